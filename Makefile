@@ -1,0 +1,36 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both build the virtual
+# environment first if it is missing or older than the project's dependency list.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.nuclassify-installed
+DEMO_DIR ?= demo_out
+PYTEST_WORKERS ?= 2
+
+.PHONY: venv demo test lint bench bench-gpu clean
+
+$(STAMP): pyproject.toml setup.cfg
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/demo.sh $(DEMO_DIR)
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check nuclassify tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+bench-gpu: $(STAMP)
+	bash benchmarks/gpu/run_gpu_bench.sh
+
+clean:
+	rm -rf $(DEMO_DIR) bench_out .pytest_cache

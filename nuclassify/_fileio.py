@@ -1,0 +1,55 @@
+"""Crash-safe file writing shared by every writer in the package.
+
+Nothing the tool writes may corrupt or replace an existing file half-way: writers produce a
+temporary file next to the target and rename it into place only when complete (rename is atomic
+on POSIX within one file system). An exception or Ctrl-C removes the temporary file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from nuclassify.errors import UsageError
+
+__all__ = ["atomic_output", "check_output_path"]
+
+
+def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Validate that ``path`` may be written: its folder exists and it is new (or ``overwrite``).
+
+    Raises:
+        UsageError: naming the path and the problem.
+    """
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{target}: output folder {parent} does not exist")
+    if target.is_dir():
+        raise UsageError(f"{target}: is a directory, expected a file name")
+    if target.exists() and not overwrite:
+        raise UsageError(f"{target}: already exists (use --overwrite to replace it)")
+    return target
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
+
+    On any exception (KeyboardInterrupt included) the temporary file is deleted and the
+    existing ``path``, if any, is left untouched.
+    """
+    target = check_output_path(path, overwrite=overwrite)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

@@ -1,0 +1,96 @@
+"""One output helper for every command: progress, chatter, JSON and CSV go through here.
+
+Progress and chatter go to stderr (so stdout stays clean for CSV/JSON pipelines) and are
+silenced by ``-q/--quiet`` or by ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+import click
+import numpy as np
+
+T = TypeVar("T")
+
+__all__ = ["Output", "get_output"]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class Output:
+    """Where a command writes: results to stdout, progress/chatter to stderr."""
+
+    def __init__(self, quiet: bool = False, verbose: bool = False, json_mode: bool = False) -> None:
+        self.quiet = quiet or json_mode
+        self.verbose = verbose
+        self.json_mode = json_mode
+
+    def info(self, message: str) -> None:
+        """Chatter for a person watching; silenced by --quiet/--json."""
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def debug(self, message: str) -> None:
+        """Extra detail shown only with -v."""
+        if self.verbose and not self.quiet:
+            click.echo(message, err=True)
+
+    def result(self, text: str) -> None:
+        """A human-readable result: always printed to stdout."""
+        click.echo(text)
+
+    def json(self, payload: Any) -> None:
+        """One JSON object on stdout."""
+        click.echo(json.dumps(payload, default=_json_default, indent=None, sort_keys=False))
+
+    def progress(self, iterable: Iterable[T], length: int | None = None, label: str = "") -> Iterator[T]:
+        """Wrap ``iterable`` in a progress bar on stderr unless quiet."""
+        if self.quiet or not sys.stderr:
+            yield from iterable
+            return
+        with click.progressbar(iterable, length=length, label=label, file=sys.stderr, show_pos=True) as bar:
+            yield from bar
+
+    def progress_bar(self, length: int, label: str = "") -> _Bar:
+        """A manual progress bar (``with out.progress_bar(n) as bar: bar.update(k)``)."""
+        return _Bar(None if self.quiet else length, label)
+
+
+class _Bar:
+    def __init__(self, length: int | None, label: str) -> None:
+        self._bar = None
+        if length is not None:
+            self._bar = click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+
+    def __enter__(self) -> _Bar:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def get_output(ctx: click.Context, json_mode: bool = False) -> Output:
+    """Build the command's :class:`Output` from the global ``-q``/``-v`` flags."""
+    state = ctx.find_root().obj
+    quiet = bool(getattr(state, "quiet", False))
+    verbose = bool(getattr(state, "verbose", False))
+    return Output(quiet=quiet, verbose=verbose, json_mode=json_mode)

@@ -1,0 +1,118 @@
+"""The ``nuclassify`` command group: global options, lazy sub-commands, clean error reporting."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+
+import click
+
+from nuclassify import __version__
+from nuclassify.errors import NuclassifyError
+
+# name -> (module, attribute, one-line help). Modules are imported only when the command runs
+# (or when its own --help is asked for), so the group's --help stays fast.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "simulate": ("nuclassify.cli.simulate_cmd", "simulate", "Simulate MINERvA or NOvA events into an HDF5 file."),
+    "inspect": ("nuclassify.cli.inspect_cmd", "inspect", "Summarise a data file: layout, events, views, labels."),
+    "show": ("nuclassify.cli.show_cmd", "show", "Draw an event display of one event to a PNG."),
+    "models": ("nuclassify.cli.models_cmd", "models", "List the named architectures with parameter counts."),
+    "train": ("nuclassify.cli.train_cmd", "train", "Train a network on an HDF5 file into a run directory."),
+    "evaluate": ("nuclassify.cli.evaluate_cmd", "evaluate", "Score a model (or trackfit) on labelled data."),
+    "predict": ("nuclassify.cli.predict_cmd", "predict", "Write per-event predictions as CSV or HDF5."),
+}
+ALIASES: dict[str, str] = {}
+
+EPILOG = """\b
+Worked examples (one per command):
+  nuclassify simulate minerva -n 20000 -o train.h5 --seed 1
+  nuclassify inspect train.h5 --json
+  nuclassify show train.h5 --event 3 -o event3.png
+  nuclassify models
+  nuclassify train --data train.h5 --valid-fraction 0.1 --arch epsilon --out runs/eps --epochs 3
+  nuclassify evaluate --model runs/eps --data test.h5 --per-segment --plots plots/
+  nuclassify predict --model runs/eps --data test.h5 > predictions.csv
+
+Run 'nuclassify COMMAND --help' for each command's options.
+"""
+
+
+class State:
+    """Global options shared by every command (``ctx.obj``)."""
+
+    def __init__(self, verbose: bool = False, quiet: bool = False) -> None:
+        self.verbose = verbose
+        self.quiet = quiet
+
+
+_STATE = State()
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd_name = ALIASES.get(cmd_name, cmd_name)
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attribute, _ = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Use the static one-line help so that listing commands imports nothing.
+        rows = [(name, short) for name, (_, _, short) in COMMANDS.items()]
+        rows += [(alias, f"Alias of '{target}'.") for alias, target in ALIASES.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="nuclassify")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and extra detail.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or chatter (results still print).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
+    """Classify neutrino events with deep learning: MINERvA vertex segments, NOvA flavour.
+
+    Simulate training data, inspect and display events, train multi-view CNNs, evaluate them
+    segment by segment against a track-based baseline, and predict for shell pipelines.
+    """
+    _STATE.verbose = verbose
+    _STATE.quiet = quiet
+    ctx.obj = _STATE
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the group, turning library errors into one line and an exit status."""
+    try:
+        cli.main(args=argv, prog_name="nuclassify", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("nuclassify: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except NuclassifyError as exc:
+        if _STATE.verbose:
+            traceback.print_exc()
+        click.echo(f"nuclassify: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("nuclassify: interrupted (nothing half-written was kept)", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless -v
+        if _STATE.verbose:
+            traceback.print_exc()
+        click.echo(f"nuclassify: error: {type(exc).__name__}: {exc} (run with -v for the traceback)", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

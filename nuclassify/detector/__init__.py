@@ -1,0 +1,5 @@
+"""Detector geometry as data (MINERvA, NOvA). Imports numpy only."""
+
+from nuclassify.detector import minerva
+
+__all__ = ["minerva"]
