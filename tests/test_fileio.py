@@ -35,3 +35,14 @@ def test_refuses_existing_without_overwrite(tmp_path):
 def test_refuses_missing_folder(tmp_path):
     with pytest.raises(UsageError, match="does not exist"), atomic_output(tmp_path / "nope" / "f.h5"):
         pass
+
+
+def test_output_gets_normal_permissions(tmp_path):
+    import os
+
+    target = tmp_path / "out.h5"
+    with atomic_output(target) as tmp:
+        tmp.write_text("data")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

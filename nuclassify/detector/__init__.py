@@ -1,5 +1,5 @@
 """Detector geometry as data (MINERvA, NOvA). Imports numpy only."""
 
-from nuclassify.detector import minerva
+from nuclassify.detector import minerva, nova
 
-__all__ = ["minerva"]
+__all__ = ["minerva", "nova"]

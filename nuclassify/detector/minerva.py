@@ -17,6 +17,9 @@ __all__ = [
     "SEGMENT_Z_ORDER", "SEGMENT_UPPER_Z_MM", "SEGMENT_TARGET", "N_SEGMENTS",
     "segment_of_z", "planes", "view_plane_z", "transverse_coordinate", "strip_of",
     "NUCLEAR_REGION_Z_MM", "TRACKER_START_Z_MM", "FIDUCIAL_APOTHEM_MM",
+    "DETECTOR_APOTHEM_MM", "SCINT_THICKNESS_MM", "IMAGE_COLUMNS", "N_PLANECODES",
+    "material_at", "material_code_at", "MATERIAL_CODES", "planecode_of_z", "planecode_z", "inside_hexagon",
+    "target_by_number",
 ]
 
 N_STRIPS = 127
@@ -25,6 +28,12 @@ VIEWS = ("x", "u", "v")
 # U and V measure the X coordinate rotated by +60 and -60 degrees about the beam (z) axis.
 VIEW_ANGLE_DEG = {"x": 0.0, "u": 60.0, "v": -60.0}
 FIDUCIAL_APOTHEM_MM = 850.0
+# The inner detector is a hexagon whose flats are perpendicular to x, u and v; the strips of
+# each view span it flat to flat, so its apothem is half the width of 127 strips.
+DETECTOR_APOTHEM_MM = N_STRIPS * STRIP_PITCH_MM / 2
+SCINT_THICKNESS_MM = 17.0  # triangular strip height: the active depth of one plane
+# Image columns per view in the 2018 layout: every X plane but the HCAL, and half as many U/V.
+IMAGE_COLUMNS = {"x": 94, "u": 47, "v": 47}
 NUCLEAR_REGION_Z_MM = (4293.04, 5835.0)
 TRACKER_START_Z_MM = 5991.29
 
@@ -52,7 +61,9 @@ TARGETS: tuple[Target, ...] = (
     Target(1, ("Fe", "Pb"), (25.75, 25.75), 4482.3, 1),
     Target(2, ("Fe", "Pb"), (25.75, 25.75), 4702.3, 2),
     Target(3, ("C", "Fe", "Pb"), (76.3, 25.75, 25.75), 4920.7, 3),
-    Target(0, ("H2O",), (220.0,), 5310.0, 8),
+    # FACTS puts the water at 5200-5420 mm, but the 303 mm gap built from the published spacings
+    # ends at the plane at 5412.7 mm: the water is moved 20 mm upstream so that it fits the gap.
+    Target(0, ("H2O",), (220.0,), 5290.0, 8),
     Target(4, ("Pb",), (8.0,), 5641.7, 4),
     Target(5, ("Fe", "Pb"), (13.0, 13.0), 5776.3, 5),
 )
@@ -142,3 +153,87 @@ def transverse_coordinate(view: str, x_mm: np.ndarray, y_mm: np.ndarray) -> np.n
 def strip_of(coordinate_mm: np.ndarray) -> np.ndarray:
     """Strip index (0-126, may fall outside for points off the detector) of a coordinate."""
     return np.floor(np.asarray(coordinate_mm) / STRIP_PITCH_MM + N_STRIPS / 2).astype(np.int64)
+
+
+_COS30 = np.cos(np.deg2rad(30.0))
+_SIN30 = 0.5
+MATERIAL_CODES = {"CH": 0, "C": 1, "Fe": 2, "Pb": 3, "H2O": 4}
+
+
+def target_by_number(number: int) -> Target:
+    """The :class:`Target` numbered ``number`` (1-5, 0 for water)."""
+    for target in TARGETS:
+        if target.number == number:
+            return target
+    raise ValueError(f"no MINERvA target numbered {number!r} (expected 0-5)")
+
+
+def material_at(target: int | Target, x_mm: np.ndarray | float, y_mm: np.ndarray | float) -> np.ndarray:
+    """Material name of ``target`` at transverse position (x, y), following the published splits.
+
+    Targets 1 and 5 split Fe/Pb on a line 205 mm from the centre along u = -x cos30 + y sin30
+    (Fe on the larger side, u < 205 mm), target 2 along d = x cos30 + y sin30, target 3 is
+    carbon where x sin30 + y cos30 >= 0 and otherwise Fe (x < 0) or Pb (x >= 0); target 4 is
+    lead and the water target water. Returns an array of strings ("Fe", "Pb", "C", "H2O").
+    """
+    t = target_by_number(target) if isinstance(target, (int, np.integer)) else target
+    x = np.asarray(x_mm, dtype=np.float64)
+    y = np.asarray(y_mm, dtype=np.float64)
+    x, y = np.broadcast_arrays(x, y)
+    if t.number in (1, 5):
+        return np.where(-x * _COS30 + y * _SIN30 < 205.0, "Fe", "Pb")
+    if t.number == 2:
+        return np.where(x * _COS30 + y * _SIN30 < 205.0, "Fe", "Pb")
+    if t.number == 3:
+        return np.where(x * _SIN30 + y * _COS30 >= 0.0, "C", np.where(x < 0.0, "Fe", "Pb"))
+    return np.full(x.shape, t.materials[0])
+
+
+def material_code_at(target_number: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`material_at` over mixed targets, as codes of ``MATERIAL_CODES``.
+
+    The simulator calls this for many particles in different targets at once, so it avoids
+    strings; ``target_number`` is an int array (1-5, 0 for water).
+    """
+    n = np.asarray(target_number)
+    x = np.asarray(x_mm, dtype=np.float64)
+    y = np.asarray(y_mm, dtype=np.float64)
+    fe, pb, c, water = MATERIAL_CODES["Fe"], MATERIAL_CODES["Pb"], MATERIAL_CODES["C"], MATERIAL_CODES["H2O"]
+    u = -x * _COS30 + y * _SIN30
+    d = x * _COS30 + y * _SIN30
+    out = np.full(n.shape, pb, dtype=np.int8)
+    out[((n == 1) | (n == 5)) & (u < 205.0)] = fe
+    out[(n == 2) & (d < 205.0)] = fe
+    t3 = n == 3
+    out[t3 & (x * _SIN30 + y * _COS30 >= 0.0)] = c
+    out[t3 & (x * _SIN30 + y * _COS30 < 0.0) & (x < 0.0)] = fe
+    out[n == 0] = water
+    return out
+
+
+def inside_hexagon(x_mm: np.ndarray, y_mm: np.ndarray, apothem_mm: float = DETECTOR_APOTHEM_MM) -> np.ndarray:
+    """True where (x, y) lies inside the hexagon of the given apothem (flats facing x, u, v)."""
+    x = np.asarray(x_mm)
+    y = np.asarray(y_mm)
+    u = 0.5 * x + _COS30 * y
+    v = 0.5 * x - _COS30 * y
+    return (np.abs(x) <= apothem_mm) & (np.abs(u) <= apothem_mm) & (np.abs(v) <= apothem_mm)
+
+
+# Plane codes. Scheme: every imaged plane and every passive target (water included) is a slot,
+# in z order; the plane code of a z is the index of the nearest slot. Slots 0-173 cover the
+# planes up to the middle of the tracker, so codes stay below the 174 classes of the 2018
+# files (anything further downstream gets 173).
+N_PLANECODES = 174
+_SLOT_Z = np.sort(np.concatenate([PLANE_Z_MM, [t.z_center_mm for t in TARGETS]]))[:N_PLANECODES]
+_SLOT_MID = 0.5 * (_SLOT_Z[1:] + _SLOT_Z[:-1])
+
+
+def planecode_of_z(z_mm: np.ndarray | float) -> np.ndarray:
+    """Plane code (0-173) of each z: index of the nearest plane-or-target slot in z order."""
+    return np.searchsorted(_SLOT_MID, np.asarray(z_mm, dtype=np.float64)).astype(np.uint16)
+
+
+def planecode_z(code: np.ndarray | int) -> np.ndarray:
+    """z (mm) of the slot a plane code stands for (inverse of :func:`planecode_of_z` on slots)."""
+    return _SLOT_Z[np.asarray(code, dtype=np.int64)]

@@ -1,1 +1,38 @@
-"""TODO."""
+"""Evaluation: streaming metrics, the per-segment table, NOvA efficiency/purity, McNemar model
+comparison, plots, per-event prediction output, and the track-based baseline ``trackfit``.
+
+Knows nothing of Keras: classifiers come in as functions from a batch of views to class
+probabilities (the CLI wraps a loaded model into one).
+"""
+
+from nuclassify.evaluation._compat import check_model_data, describe_views
+from nuclassify.evaluation._metrics import McNemarResult, Tally, binomial_ci, mcnemar, mcnemar_counts
+from nuclassify.evaluation._nova import FLAVOURS, FlavourTally, flavour_groups
+from nuclassify.evaluation._plots import write_plots
+from nuclassify.evaluation._predict import (
+    iter_predictions,
+    probability_columns,
+    write_predictions_csv,
+    write_predictions_h5,
+)
+from nuclassify.evaluation._report import format_compare, format_evaluation
+from nuclassify.evaluation._runner import (
+    ModelEvaluation,
+    PredictFn,
+    compare_table,
+    evaluate_models,
+    pairwise_mcnemar,
+    prefetch,
+)
+from nuclassify.evaluation._segments import SegmentCounts, ZProfile, format_segment_table, segment_rows
+from nuclassify.evaluation.trackfit import TrackFit, TrackFitResult, segment_probabilities
+
+__all__ = [
+    "binomial_ci", "Tally", "McNemarResult", "mcnemar", "mcnemar_counts",
+    "SegmentCounts", "ZProfile", "segment_rows", "format_segment_table",
+    "FLAVOURS", "FlavourTally", "flavour_groups",
+    "PredictFn", "ModelEvaluation", "evaluate_models", "compare_table", "pairwise_mcnemar", "prefetch",
+    "format_evaluation", "format_compare", "write_plots", "check_model_data", "describe_views",
+    "iter_predictions", "probability_columns", "write_predictions_csv", "write_predictions_h5",
+    "TrackFit", "TrackFitResult", "segment_probabilities",
+]

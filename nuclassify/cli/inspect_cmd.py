@@ -1,0 +1,35 @@
+"""``nuclassify inspect``: summarise a data file (thin over :func:`nuclassify.data.summarize`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nuclassify.cli._output import get_output
+
+
+@click.command("inspect")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object (event count under 'n_events').")
+@click.option("--sample", type=click.IntRange(min=0), default=2000, show_default=True,
+              help="Events read for the occupancy estimate and the NaN/inf pixel check (0 = all).")
+@click.pass_context
+def inspect(ctx: click.Context, file: Path, json_mode: bool, sample: int) -> None:
+    """Summarise FILE: layout, events, views, label distribution, occupancy, truth fields.
+
+    The layout (MINERvA 2018/2016, NOvA CVN, generic images) is detected from the file.
+
+    \b
+    Example:
+      nuclassify inspect train.h5
+      nuclassify inspect train.h5 --json | python -c 'import json,sys; print(json.load(sys.stdin)["n_events"])'
+    """
+    from nuclassify.data import format_summary, summarize
+
+    out = get_output(ctx, json_mode)
+    summary = summarize(file, sample=sample)
+    if json_mode:
+        out.json(summary)
+    else:
+        out.result(format_summary(summary))

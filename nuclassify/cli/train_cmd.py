@@ -1,0 +1,81 @@
+"""``nuclassify train``: one call of :func:`nuclassify.training.fit`, its result printed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+import click
+
+from nuclassify.cli._output import get_output
+
+
+@click.command("train")
+@click.option("--data", "data", required=True, type=click.Path(dir_okay=False), help="Training HDF5 file.")
+@click.option("--valid", "valid", type=click.Path(dir_okay=False), default=None, help="Validation HDF5 file.")
+@click.option("--valid-fraction", type=float, default=None, help="Hold out this fraction of --data instead.")
+@click.option("--arch", required=True, help="Named spec (see `nuclassify models`) or a spec .json file.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
+@click.option("--epochs", type=int, default=1, show_default=True, help="Total epochs (also when resuming).")
+@click.option("--batch-size", type=int, default=None, help="Events per step [default: the spec's].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights, dropout and shuffling.")
+@click.option("--precision", type=click.Choice(["fp32", "mixed"]), default="fp32", show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace the run in --out.")
+@click.option("--target", default=None, help="Label target [default: the file's, e.g. segment].")
+@click.option("--early-stopping", type=int, default=None, metavar="N", help="Stop after N epochs without improvement.")
+@click.option("--lr-schedule", type=click.Choice(["none", "cosine", "plateau"]), default="none", show_default=True)
+@click.option("--class-weights", type=click.Choice(["none", "balanced"]), default="none", show_default=True)
+@click.option("--distribute", is_flag=True, help="Data-parallel over local GPUs or MPI ranks (see README).")
+@click.option("--port", type=int, default=23456, show_default=True, help="Base port for multi-worker TF_CONFIG.")
+@click.option("--engine", type=click.Choice(["fit", "jax-loop"]), default="fit", show_default=True,
+              help="Keras model.fit, or a jitted JAX training step (KERAS_BACKEND=jax).")
+@click.option("--backup-every", type=int, default=200, show_default=True,
+              help="Steps between mid-epoch resume checkpoints (0: epoch ends only).")
+@click.option("--json", "json_mode", is_flag=True, help="Print the result as one JSON object; no progress bar.")
+@click.pass_context
+def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: float | None, arch: str, out: str,
+          epochs: int, batch_size: int | None, seed: int, precision: str, resume: bool, overwrite: bool,
+          target: str | None, early_stopping: int | None, lr_schedule: str, class_weights: str, distribute: bool,
+          port: int, engine: str, backup_every: int, json_mode: bool) -> None:
+    """Train a network on an HDF5 file into a run directory (streamed from disk, resumable).
+
+    RUN_DIR receives model.keras, best.keras, last.keras, spec.json, history.csv, run.json
+    (data hashes, seed, versions, timings) and TensorBoard logs. A killed run continues with
+    --resume; KERAS_BACKEND=jax or torch selects another backend.
+
+    \b
+    Examples:
+      nuclassify train --data train.h5 --valid-fraction 0.1 --arch epsilon --out runs/eps --epochs 3
+      nuclassify train --data train.h5 --valid valid.h5 --arch conv4 --out runs/c4 --epochs 8 --resume
+      KERAS_BACKEND=jax nuclassify train --data nova.h5 --arch cvn --out runs/cvn --engine jax-loop
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, not ours
+    from nuclassify.training import fit
+
+    output = get_output(ctx, json_mode)
+    # Keras writes its progress bar to stdout; keep stdout for the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = fit(arch, data, valid=valid, valid_fraction=valid_fraction, out_dir=out, epochs=epochs,
+                     batch_size=batch_size, seed=seed, precision=precision, resume=resume, overwrite=overwrite,
+                     target=target, early_stopping=early_stopping, lr_schedule=lr_schedule,
+                     class_weights=None if class_weights == "none" else class_weights, distribute=distribute,
+                     quiet=output.quiet, backup_every=backup_every or None, engine=engine, port=port)
+    last = result.history[-1] if result.history else {}
+    summary = {
+        "run_dir": str(result.run_dir), "model": str(result.model_path), "arch": result.meta.get("arch"),
+        "target": result.meta.get("target"), "backend": result.meta.get("backend"),
+        "epochs_completed": result.epochs_completed, "stopped_early": result.stopped_early,
+        "train_events": result.train_events, "valid_events": result.valid_events,
+        "events_per_s": result.events_per_s, "elapsed_s": result.elapsed_s, "best": result.best,
+        "last_epoch": last,
+    }
+    if json_mode:
+        output.json(summary)
+        return
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k in ("loss", "accuracy", "val_loss",
+                                                                          "val_accuracy"))
+    output.result(f"trained {summary['arch']} on {result.train_events} events for {result.epochs_completed} "
+                  f"epoch(s) ({summary['backend']}, {result.events_per_s:.0f} ev/s): {metrics}")
+    output.result(f"run directory: {result.run_dir} (model.keras, best.keras, history.csv, run.json)")

@@ -1,0 +1,54 @@
+"""Human-readable text for evaluation results (the CLI prints these; JSON comes from to_dict)."""
+
+from __future__ import annotations
+
+from nuclassify.evaluation._runner import ModelEvaluation
+from nuclassify.evaluation._segments import format_segment_table, segment_rows
+
+__all__ = ["format_evaluation", "format_compare"]
+
+
+def _p(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def format_evaluation(ev: ModelEvaluation, baseline: ModelEvaluation | None = None) -> str:
+    """Accuracy with its 95% CI, per-class precision/recall, confusion matrix, and the optional tables."""
+    lo, hi = ev.tally.accuracy_ci()
+    lines = [f"model {ev.name}: accuracy {_p(ev.tally.accuracy)} "
+             f"(95% CI {_p(lo)} - {_p(hi)}) on {ev.tally.n} events"]
+    if baseline is not None:
+        blo, bhi = baseline.tally.accuracy_ci()
+        lines.append(f"baseline {baseline.name}: accuracy {_p(baseline.tally.accuracy)} (95% CI {_p(blo)} - {_p(bhi)})")
+    lines += ["", f"{'class':<16} {'precision':>9} {'recall':>9} {'n':>8}"]
+    for r in ev.tally.per_class(list(ev.class_names)):
+        lines.append(f"{r['name'][:16]:<16} {_p(r['precision']):>9} {_p(r['recall']):>9} {r['support']:>8}")
+    cm = ev.tally.confusion
+    width = max(5, len(str(int(cm.max(initial=0)))) + 1)
+    lines += ["", "confusion matrix (rows: true, columns: predicted)",
+              " " * 6 + "".join(f"{j:>{width}}" for j in range(len(cm)))]
+    for i, row in enumerate(cm):
+        lines.append(f"{i:>5} " + "".join(f"{int(v):>{width}}" for v in row))
+    if ev.segments is not None:
+        rows = segment_rows(ev.segments, baseline.segments if baseline is not None else None)
+        lines += ["", "per segment (detector z order)",
+                  format_segment_table(rows, ev.name, baseline.name if baseline is not None else None)]
+    if ev.flavour is not None:
+        lines += ["", "flavour selection", ev.flavour.format()]
+    return "\n".join(lines)
+
+
+def format_compare(rows: list[dict]) -> str:
+    """The seed's model comparison table, with the McNemar p-value of each gap to the best model."""
+    name_w = max(12, *(len(r["model"]) for r in rows))
+    lines = [f"{'model':<{name_w}} {'accuracy':>9} {'95% CI':>17} {'diff vs best':>12} {'McNemar p':>10}"]
+    for r in rows:
+        ci = f"{100 * r['accuracy_ci95'][0]:.2f}-{100 * r['accuracy_ci95'][1]:.2f}%"
+        diff = "(best)" if r["best"] else f"{100 * r['difference']:+.2f}"
+        pv = "" if r["p_value"] is None else (f"{r['p_value']:.2e}" if r["p_value"] < 1e-3 else f"{r['p_value']:.3f}")
+        mark = " *" if r["best"] else ""
+        lines.append(f"{r['model']:<{name_w}} {_p(r['accuracy']):>9} {ci:>17} {diff:>12} {pv:>10}{mark}")
+    lines.append(f"n = {rows[0]['n_events']} paired events; p from McNemar's test on the paired predictions")
+    return "\n".join(lines)
+
+

@@ -1,0 +1,150 @@
+"""Public generators: blocks of events, seeded per block, optionally in several processes.
+
+Reproducibility whatever the number of workers: the events are cut into blocks of a fixed
+size, and block ``i`` draws from its own generator seeded by ``SeedSequence([seed, tag, i])``.
+Workers only change who computes a block, never its numbers, and blocks are yielded in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from nuclassify.data._sparse import MinervaBlock, NovaBlock
+from nuclassify.errors import UsageError
+from nuclassify.simulate._minerva import MinervaConfig, minerva_block
+from nuclassify.simulate._nova import NovaConfig, nova_block
+
+__all__ = ["simulate_minerva", "simulate_nova", "BEAMS", "MINERVA_BLOCK_SIZE", "NOVA_BLOCK_SIZE"]
+
+BEAMS = ("le", "me")
+MINERVA_BLOCK_SIZE = 2500
+NOVA_BLOCK_SIZE = 1000
+_TAG = {"minerva": 1, "nova": 2}
+
+
+def _rng(seed: int, detector: str, block: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, _TAG[detector], block]))
+
+
+def _minerva_job(args: tuple[int, int, int, MinervaConfig]) -> MinervaBlock:
+    seed, block, n, cfg = args
+    run = (seed + block // 10_000) % 1_000_000
+    return minerva_block(_rng(seed, "minerva", block), n, cfg, run, block % 10_000)
+
+
+def _nova_job(args: tuple[int, int, int, NovaConfig]) -> NovaBlock:
+    seed, block, n, cfg = args
+    return nova_block(_rng(seed, "nova", block), n, cfg)
+
+
+def _check_common(n_events: int, seed: int, workers: int, block_size: int) -> None:
+    if int(n_events) <= 0:
+        raise UsageError(f"number of events must be positive (received n_events={n_events})")
+    if int(seed) < 0:
+        raise UsageError(f"seed must be a non-negative integer (received seed={seed})")
+    if int(workers) < 1:
+        raise UsageError(f"workers must be at least 1 (received workers={workers})")
+    if not 1 <= int(block_size) <= 9999:
+        raise UsageError(f"block_size must be between 1 and 9999 (received block_size={block_size})")
+
+
+def _run_blocks(job: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterator[Any]:
+    """Yield ``job(args)`` for each of ``jobs`` in order, computed by up to ``workers`` processes.
+
+    At most two blocks per worker are in flight, so a slow consumer (the writer) never lets
+    finished blocks pile up in memory, however many events are asked for.
+    """
+    if workers == 1 or len(jobs) == 1:
+        for args in jobs:
+            yield job(args)
+        return
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    n_proc = min(workers, len(jobs))
+    pool = multiprocessing.get_context(method).Pool(n_proc)
+    try:
+        pending: deque[Any] = deque()
+        queued = iter(jobs)
+        for args in itertools.islice(queued, 2 * n_proc):
+            pending.append(pool.apply_async(job, (args,)))
+        while pending:
+            result = pending.popleft().get()
+            for args in itertools.islice(queued, 1):
+                pending.append(pool.apply_async(job, (args,)))
+            yield result
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: float = 0.04,
+                     backward_fraction: float = 0.06, gain: float = 1.0, noise_rate: float = 2e-4,
+                     layout: str = "2018", block_size: int = MINERVA_BLOCK_SIZE,
+                     workers: int = 1) -> Iterator[MinervaBlock]:
+    """Simulate MINERvA neutrino events in the nuclear-target region, block by block.
+
+    Args:
+        n_events: number of events (> 0).
+        seed: the output is a function of ``seed`` (and the options) only, whatever ``workers``.
+        beam: "le" (NuMI low energy, peak near 3 GeV) or "me" (medium energy, near 6 GeV).
+        pileup: fraction of events with a second, overlapping interaction.
+        backward_fraction: fraction of events with a hadron thrown backwards.
+        gain: multiplies recorded energies (a mis-calibrated detector for shifted samples).
+        noise_rate: probability that an imaged channel fires on noise in an event.
+        layout: "2018" (X 127x94, U/V 127x47) or "2016" (X 127x50, U/V 127x25) images.
+        block_size: events per block (fixed: changing it changes the events).
+        workers: processes to use.
+
+    Yields:
+        :class:`~nuclassify.data.MinervaBlock` objects in event order.
+
+    Example:
+        >>> blocks = list(simulate_minerva(10, seed=1))
+        >>> blocks[0].views["x"].shape
+        (2, 127, 94)
+    """
+    _check_common(n_events, seed, workers, block_size)
+    if beam not in BEAMS:
+        raise UsageError(f"unknown beam {beam!r} (expected one of {', '.join(BEAMS)})")
+    if layout not in ("2018", "2016"):
+        raise UsageError(f"unknown layout {layout!r} (expected 2018 or 2016)")
+    for name, value in (("pileup", pileup), ("backward_fraction", backward_fraction)):
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"{name} must be between 0 and 1 (received {name}={value})")
+    if gain <= 0:
+        raise UsageError(f"gain must be positive (received gain={gain})")
+    if not 0.0 <= noise_rate <= 0.1:
+        raise UsageError(f"noise_rate must be between 0 and 0.1 (received noise_rate={noise_rate})")
+    cfg = MinervaConfig(beam, float(pileup), float(backward_fraction), float(gain), float(noise_rate), layout)
+    jobs = [(int(seed), i, min(block_size, n_events - start), cfg)
+            for i, start in enumerate(range(0, int(n_events), int(block_size)))]
+    yield from _run_blocks(_minerva_job, jobs, int(workers))
+
+
+def simulate_nova(n_events: int, *, seed: int = 0, gain: float = 1.0, block_size: int = NOVA_BLOCK_SIZE,
+                  workers: int = 1) -> Iterator[NovaBlock]:
+    """Simulate NOvA far-detector events as CVN pixel maps with interaction codes 0-13.
+
+    Args:
+        n_events: number of events (> 0).
+        seed: the output depends on ``seed`` only, whatever ``workers``.
+        gain: multiplies recorded energies before the 8-bit quantisation.
+        block_size: events per block (fixed: changing it changes the events).
+        workers: processes to use.
+
+    Yields:
+        :class:`~nuclassify.data.NovaBlock` objects in event order.
+    """
+    _check_common(n_events, seed, workers, block_size)
+    if gain <= 0:
+        raise UsageError(f"gain must be positive (received gain={gain})")
+    cfg = NovaConfig(float(gain))
+    jobs = [(int(seed), i, min(block_size, n_events - start), cfg)
+            for i, start in enumerate(range(0, int(n_events), int(block_size)))]
+    yield from _run_blocks(_nova_job, jobs, int(workers))

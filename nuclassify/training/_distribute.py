@@ -1,0 +1,113 @@
+"""Data-parallel training on several accelerators and nodes (no Horovod: broken with TF >= 2.16).
+
+- One node, several GPUs: ``tf.distribute.MirroredStrategy`` (TensorFlow backend) or
+  ``keras.distribution.DataParallel`` (JAX backend).
+- Several nodes: ``tf.distribute.MultiWorkerMirroredStrategy``, configured from the MPI ranks:
+  every rank learns every rank's host name (one ``allgather``), and TF_CONFIG lists them as
+  ``host:port+rank`` workers, this rank being ``index``. Launch one process per node, e.g.::
+
+      mpiexec -n 4 --map-by ppr:1:node nuclassify train --distribute --data train.h5 \
+          --arch epsilon --out runs/eps4 --epochs 8
+
+  Rank 0 (the chief) writes RUN_DIR; the other ranks write their (required) checkpoint copies
+  to a scratch folder inside RUN_DIR/workers/ that can be deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Any
+
+from nuclassify.errors import UsageError
+
+__all__ = ["mpi_world", "tf_config_from_ranks", "tf_config_from_mpi", "distribution_scope", "DEFAULT_PORT"]
+
+DEFAULT_PORT = 23456
+_MPI_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+
+
+def mpi_world() -> tuple[int, int]:
+    """(rank, size) when launched under mpiexec with more than one rank, else (0, 1).
+
+    mpi4py is imported only when the launcher's environment says there are several ranks.
+    """
+    if not any(int(os.environ.get(v, "1") or 1) > 1 for v in _MPI_SIZE_VARS):
+        return 0, 1
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise UsageError("launched under MPI with several ranks but mpi4py is not installed "
+                         "(pip install 'nuclassify[mpi]')") from exc
+    return MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+
+
+def tf_config_from_ranks(hosts: list[str], rank: int, port: int = DEFAULT_PORT) -> dict:
+    """TF_CONFIG for MultiWorkerMirroredStrategy: one worker per rank, ``rank`` being this one.
+
+    Ranks on the same host get consecutive ports (``port + rank``) so that they never collide.
+    """
+    if not hosts or not 0 <= rank < len(hosts):
+        raise UsageError(f"rank {rank} out of range for {len(hosts)} host(s)")
+    if not 1 <= port <= 65535 - len(hosts):
+        raise UsageError(f"port {port} out of range")
+    workers = [f"{h}:{port + r}" for r, h in enumerate(hosts)]
+    return {"cluster": {"worker": workers}, "task": {"type": "worker", "index": rank}}
+
+
+def tf_config_from_mpi(port: int = DEFAULT_PORT) -> dict:
+    """Build TF_CONFIG from mpi4py's COMM_WORLD (one allgather of host names)."""
+    import socket
+
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    hosts = comm.allgather(socket.gethostname())
+    return tf_config_from_ranks(hosts, comm.Get_rank(), port)
+
+
+@contextlib.contextmanager
+def distribution_scope(distribute: bool, *, port: int = DEFAULT_PORT) -> Any:
+    """Context in which to build and compile the model; yields a dict describing the set-up.
+
+    Without ``distribute`` it does nothing. With it, the strategy follows the backend and the
+    launch: MPI (or a preset TF_CONFIG) with several workers -> MultiWorkerMirroredStrategy;
+    otherwise MirroredStrategy (TF) or DataParallel (JAX) over the local devices.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if not distribute:
+        yield {"strategy": "none", "chief": True, "rank": 0, "size": 1}
+        return
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        rank, size = mpi_world()
+        if size > 1 and "TF_CONFIG" not in os.environ:
+            os.environ["TF_CONFIG"] = json.dumps(tf_config_from_mpi(port))
+        if "TF_CONFIG" in os.environ:
+            config = json.loads(os.environ["TF_CONFIG"])
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            index = int(config.get("task", {}).get("index", 0))
+            info = {"strategy": "MultiWorkerMirroredStrategy", "chief": index == 0, "rank": index,
+                    "size": len(config.get("cluster", {}).get("worker", [])), "tf_config": config}
+        else:
+            strategy = tf.distribute.MirroredStrategy()
+            info = {"strategy": "MirroredStrategy", "chief": True, "rank": 0, "size": 1,
+                    "replicas": strategy.num_replicas_in_sync}
+        with strategy.scope():
+            yield info
+        return
+    if backend == "jax":
+        dist = keras.distribution.DataParallel()
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(dist)
+        try:
+            yield {"strategy": "DataParallel", "chief": True, "rank": 0, "size": 1,
+                   "devices": len(keras.distribution.list_devices())}
+        finally:
+            keras.distribution.set_distribution(previous)
+        return
+    raise UsageError(f"--distribute is supported on the tensorflow and jax backends, not {backend}")

@@ -1,0 +1,119 @@
+"""The callback that keeps RUN_DIR current: checkpoints, resume state, history, NaN guard, timings.
+
+Order at the end of each epoch matters for crash safety: best.keras, last.keras and the resume
+checkpoint are written (each by rename) *before* the state and history that point at them, so a
+kill at any instant leaves a state that agrees with the checkpoint it names. A NaN loss stops
+training before anything is saved, so every file on disk holds finite weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from nuclassify.training._rundir import save_model_atomic, write_json_atomic, write_text_atomic
+
+__all__ = ["make_keeper", "read_state", "history_csv"]
+
+
+def read_state(run_dir: Path) -> dict | None:
+    """The resume state (``resume/state.json``), or None when no checkpoint was ever written."""
+    path = run_dir / "resume" / "state.json"
+    if not path.is_file() or not (run_dir / "resume" / "state.keras").is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def history_csv(rows: list[dict]) -> str:
+    """CSV text of per-epoch rows (first column ``epoch``)."""
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step: int, events_per_epoch: int,
+                backup_every: int | None, monitor: str, on_epoch: Any = None) -> Any:
+    """Build the keeper callback.
+
+    Args:
+        run_dir: the run directory.
+        state: the resume state, updated in place (``epoch``, ``step``, ``history``, ``best``, ...).
+        steps_per_epoch: full epoch length in steps.
+        start_step: steps of the first epoch already done before this fit call (resume mid-epoch).
+        events_per_epoch: training events per epoch (for events/s).
+        backup_every: save the resume checkpoint every this many steps (None: epoch ends only).
+        monitor: the metric that picks best.keras ("val_loss" or "loss"; lower is better).
+        on_epoch: called with the state after each saved epoch (to rewrite run.json).
+    """
+    import keras
+
+    resume_dir = run_dir / "resume"
+    resume_dir.mkdir(exist_ok=True)
+
+    class _Keeper(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.nan = None
+            self._offset = start_step
+            self._since = 0
+            self._t0 = time.perf_counter()
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._t0 = time.perf_counter()
+
+        def _save_resume(self, epoch: int, step: int) -> None:
+            save_model_atomic(self.model, resume_dir / "state.keras")
+            state["epoch"], state["step"] = epoch, step
+            write_json_atomic(resume_dir / "state.json", state)
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.nan = {"epoch": state.get("epoch_running", 0), "step": self._offset + batch + 1}
+                self.model.stop_training = True
+                return
+            self._since += 1
+            done = self._offset + batch + 1
+            if backup_every and self._since >= backup_every and done < steps_per_epoch:
+                self._since = 0
+                self._save_resume(state["epoch_running"], done)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = dict(logs or {})
+            if self.nan is not None or any(isinstance(v, float) and not math.isfinite(v) for v in logs.values()):
+                self.nan = self.nan or {"epoch": epoch, "step": steps_per_epoch}
+                self.model.stop_training = True
+                return
+            elapsed = time.perf_counter() - self._t0
+            done_steps = steps_per_epoch - self._offset
+            row = {"epoch": epoch, **{k: float(v) for k, v in logs.items()},
+                   "seconds": round(elapsed, 3),
+                   "events_per_s": round(events_per_epoch * done_steps / steps_per_epoch / max(elapsed, 1e-9), 1)}
+            if self._offset:
+                row["resumed_at_step"] = self._offset
+            self._offset = 0
+            self._since = 0
+            value = logs.get(monitor, logs.get("loss"))
+            if value is not None and (state.get("best") is None or value < state["best"]["value"]):
+                save_model_atomic(self.model, run_dir / "best.keras")
+                state["best"] = {"epoch": epoch, "metric": monitor, "value": float(value)}
+            save_model_atomic(self.model, run_dir / "last.keras")
+            state["history"] = [r for r in state.get("history", []) if r["epoch"] < epoch] + [row]
+            state["epochs_completed"] = epoch + 1
+            state["epoch_running"] = epoch + 1
+            self._save_resume(epoch + 1, 0)
+            write_text_atomic(run_dir / "history.csv", history_csv(state["history"]))
+            if on_epoch is not None:
+                on_epoch(state)
+
+    return _Keeper()

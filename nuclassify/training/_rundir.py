@@ -1,0 +1,210 @@
+"""The run directory: what a training run leaves behind, written so that a crash loses nothing.
+
+Layout of RUN_DIR::
+
+    run.json        metadata (data files + hashes, seed, backend, versions, timings, target,
+                    views, input_shapes, n_classes, class_names, layout, arch, epochs_completed,
+                    status "running" | "complete" | "stopped-nan"); rewritten atomically
+    spec.json       the architecture spec used
+    model.keras     the final model (written only when the run completes)
+    best.keras      the best epoch so far (lowest val_loss, or loss without validation data)
+    last.keras      the model after the last completed epoch (with optimizer state)
+    history.csv     one row per completed epoch; rewritten atomically from the saved state
+    logs/           TensorBoard logs (TensorFlow backend)
+    resume/         state.keras + state.json: the newest checkpoint, also mid-epoch, for --resume
+
+Data files are identified by SHA-256. Files up to 4 GiB are hashed whole (streamed in 8 MiB
+pieces); larger ones by "sha256-head-tail": SHA-256 of the first and last MiB plus the size,
+so a resume check on a 100 GB file takes milliseconds, and the method is named in run.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nuclassify.errors import RunDirError
+
+__all__ = ["RUN_FILES", "LoadedRun", "load_run", "prepare_run_dir", "file_digest", "write_json_atomic",
+           "read_run_json", "save_model_atomic", "check_run_dir"]
+
+RUN_FILES = ("run.json", "spec.json", "model.keras", "best.keras", "last.keras", "history.csv", "logs", "resume")
+_WHOLE_HASH_LIMIT = 4 << 30
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+_PIECE = 8 << 20
+
+
+def file_digest(path: str | os.PathLike) -> dict[str, Any]:
+    """Identity of a data file: ``{"path", "size", "sha256", "hash"}`` (hash method named)."""
+    path = Path(path)
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        if size <= _WHOLE_HASH_LIMIT:
+            method = "sha256"
+            for piece in iter(lambda: fh.read(_PIECE), b""):
+                digest.update(piece)
+        else:
+            method = "sha256-head-tail"
+            digest.update(fh.read(1 << 20))
+            fh.seek(size - (1 << 20))
+            digest.update(fh.read(1 << 20))
+            digest.update(str(size).encode())
+    return {"path": str(path.resolve()), "size": size, "sha256": digest.hexdigest(), "hash": method}
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON to a temporary file in the same folder and rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=1, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Same as :func:`write_json_atomic` for text (history.csv)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_model_atomic(model: Any, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` next to ``path``, then rename (a kill leaves the old file)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_run_json(run_dir: Path) -> dict:
+    """run.json of a run directory, or RunDirError."""
+    path = run_dir / "run.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise RunDirError(f"{run_dir}: not a run directory (no run.json)") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path}: unreadable ({exc})") from exc
+
+
+def check_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> Path:
+    """Refuse a RUN_DIR that cannot be used, without touching anything (called before any work)."""
+    run_dir = Path(out_dir)
+    if resume and overwrite:
+        raise RunDirError(f"{run_dir}: --resume and --overwrite exclude each other")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: exists and is not a directory")
+    if resume:
+        if not (run_dir / "run.json").is_file():
+            raise RunDirError(f"{run_dir}: nothing to resume (no run.json); start a new run without --resume")
+        return run_dir
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        ours = [n for n in RUN_FILES if (run_dir / n).exists()]
+        if not overwrite:
+            what = "holds another run" if ours else "is not empty"
+            raise RunDirError(f"{run_dir}: {what}; use --resume to continue it or --overwrite to replace it")
+    return run_dir
+
+
+def prepare_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> Path:
+    """Check, then create RUN_DIR. A folder that holds anything is refused unless resume/overwrite.
+
+    ``overwrite`` removes only the files a run writes (listed in :data:`RUN_FILES`); anything
+    else in the folder is left alone. ``resume`` needs a previous run's run.json.
+    """
+    run_dir = check_run_dir(out_dir, resume=resume, overwrite=overwrite)
+    if resume:
+        return run_dir
+    if run_dir.is_dir():
+        ours = [n for n in RUN_FILES if (run_dir / n).exists()]
+        for name in ours:
+            target = run_dir / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+@dataclass
+class LoadedRun:
+    """A trained model with its spec and run.json metadata (``meta``)."""
+
+    model: Any
+    spec: dict
+    meta: dict
+    path: Path
+
+
+def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
+    """Load a run for evaluation or prediction.
+
+    Args:
+        path: a run directory, or a ``.keras`` file inside one (its run.json is read beside it).
+        which: ``"model"`` (final), ``"best"`` or ``"last"`` when ``path`` is a directory.
+
+    Raises:
+        RunDirError: missing directory, no run.json, or no model (e.g. an interrupted run).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RunDirError(f"{path}: no such run directory or model file")
+    if path.is_dir():
+        run_dir, model_path = path, path / f"{which}.keras"
+    else:
+        if path.suffix != ".keras":
+            raise RunDirError(f"{path}: expected a run directory or a .keras model file")
+        run_dir, model_path = path.parent, path
+    meta = read_run_json(run_dir)
+    if not model_path.is_file():
+        status = meta.get("status", "?")
+        hint = ""
+        if (run_dir / "last.keras").is_file():
+            hint = f"; the run is {status} after {meta.get('epochs_completed', 0)} epoch(s): resume it with " \
+                   f"--resume, or load {run_dir / 'last.keras'}"
+        raise RunDirError(f"{run_dir}: incomplete run, no {model_path.name}{hint}")
+    try:
+        spec = json.loads((run_dir / "spec.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{run_dir}: spec.json missing or unreadable ({exc})") from exc
+    import keras
+
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the zip is the user's file problem
+        raise RunDirError(f"{model_path}: cannot load model ({type(exc).__name__}: {exc})") from exc
+    return LoadedRun(model=model, spec=spec, meta=meta, path=run_dir)

@@ -1,0 +1,137 @@
+"""``nuclassify evaluate``: JSON keys, per-segment table, plots, --compare of three models, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from test_trackfit import write_track_file
+
+from nuclassify.cli.main import cli
+
+SHAPES = {"x": (127, 94, 2), "u": (127, 47, 2), "v": (127, 47, 2)}
+
+
+def make_run(run_dir: Path, seed: int, shapes: dict | None = None, target: str = "segment",
+             n_classes: int = 11, views: tuple = ("u", "v", "x")) -> Path:
+    """A tiny Keras model saved as a run dir by hand (views deliberately not in the file's order)."""
+    import keras
+
+    shapes = shapes or SHAPES
+    keras.utils.set_random_seed(seed)
+    inputs = [keras.Input(shapes[v], name=f"view_{v}") for v in views]
+    pooled = [keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(i)) for i in inputs]
+    out = keras.layers.Dense(n_classes, activation="softmax")(keras.layers.Concatenate()(pooled))
+    model = keras.Model(inputs, out)
+    run_dir.mkdir(parents=True)
+    model.save(run_dir / "model.keras")
+    (run_dir / "spec.json").write_text("{}")
+    meta = {"target": target, "views": list(views), "input_shapes": {v: list(shapes[v]) for v in views},
+            "n_classes": n_classes, "class_names": [str(i) for i in range(n_classes)], "layout": "minerva-2018",
+            "arch": "tiny", "status": "complete"}
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("evalcli")
+    data, _, seg = write_track_file(d / "test.h5", n=90, seed=11)
+    unl, _, _ = write_track_file(d / "real.h5", n=20, seed=12, labelled=False)
+    return {"dir": d, "data": data, "unlabelled": unl, "seg": seg,
+            "run_a": make_run(d / "run_a", 1), "run_b": make_run(d / "run_b", 2)}
+
+
+def _run(args):
+    result = CliRunner().invoke(cli, args)
+    return result
+
+
+def test_trackfit_json_per_segment(files):
+    r = _run(["evaluate", "--model", "trackfit", "--data", str(files["data"]), "--per-segment", "--json"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    assert payload["n_events"] == 90
+    assert 0.7 <= payload["accuracy"] <= 1.0
+    lo, hi = payload["accuracy_ci95"]
+    assert lo < payload["accuracy"] < hi
+    assert set(payload["per_class"]) == {str(i) for i in range(11)}
+    assert list(payload["per_segment"]) == [str(s) for s in (0, 1, 6, 2, 7, 3, 8, 4, 9, 5, 10)]
+    assert sum(v["n"] for v in payload["per_segment"].values()) == 90
+    for v in payload["per_segment"].values():
+        assert {"accuracy", "n"} <= set(v)
+    seg3 = payload["per_segment"]["3"]
+    assert seg3["n"] == int(np.sum(files["seg"] == 3))
+
+
+def test_model_per_segment_has_baseline_and_plots(files):
+    plots = files["dir"] / "plots"
+    r = _run(["evaluate", "--model", str(files["run_a"]), "--data", str(files["data"]), "--per-segment",
+              "--plots", str(plots), "--batch-size", "32"])
+    assert r.exit_code == 0, r.output
+    assert "trackfit" in r.stdout and "run_a" in r.stdout
+    table = r.stdout.split("per segment (detector z order)")[1].strip().splitlines()
+    assert [int(line.split()[0]) for line in table[2:13]] == [0, 1, 6, 2, 7, 3, 8, 4, 9, 5, 10]
+    assert any("*" in line for line in table[2:13])
+    for name in ("confusion.png", "per_segment.png", "accuracy_vs_z.png"):
+        assert (plots / name).stat().st_size > 5000
+    r = _run(["evaluate", "--model", str(files["run_a"] / "model.keras"), "--data", str(files["data"]),
+              "--per-segment", "--json"])
+    payload = json.loads(r.stdout)
+    assert payload["baseline"]["model"] == "trackfit"
+    assert all("baseline_accuracy" in v for v in payload["per_segment"].values())
+
+
+def test_compare_three_models_with_mcnemar(files):
+    args = ["evaluate", "--compare", str(files["run_a"]), str(files["run_b"]), "trackfit", "--data", str(files["data"])]
+    r = _run(args)
+    assert r.exit_code == 0, r.output
+    for name in ("run_a", "run_b", "trackfit", "McNemar"):
+        assert name in r.stdout
+    payload = json.loads(_run(args + ["--json"]).stdout)
+    rows = payload["models"]
+    assert [row["model"] for row in rows] == ["run_a", "run_b", "trackfit"]
+    best = [row for row in rows if row["best"]]
+    assert len(best) == 1 and best[0]["model"] == "trackfit"  # untrained nets vs a working baseline
+    pw = payload["pairwise_p_value"]
+    assert set(pw) == {"run_a", "run_b", "trackfit"} and pw["run_a"]["trackfit"] == pw["trackfit"]["run_a"]
+    assert pw["run_b"]["trackfit"] == next(r["p_value"] for r in rows if r["model"] == "run_b")
+    others = [row for row in rows if not row["best"]]
+    assert all(0.0 <= row["p_value"] < 0.05 for row in others)
+
+
+def test_unlabelled_file_points_to_predict(files):
+    r = _run(["evaluate", "--model", "trackfit", "--data", str(files["unlabelled"])])
+    assert r.exit_code != 0
+    assert "predict" in str(r.exception)
+
+
+def test_shape_mismatch_names_both(files):
+    small = {"x": (127, 50, 2), "u": (127, 25, 2), "v": (127, 25, 2)}
+    run = make_run(files["dir"] / "run_2016", 3, shapes=small, views=("x", "u", "v"))
+    r = _run(["evaluate", "--model", str(run), "--data", str(files["data"])])
+    msg = str(r.exception)
+    assert "x(127,50,2),u(127,25,2)" in msg and "x(127,94,2)" in msg and "segment" in msg
+
+
+def test_bad_run_dirs_give_one_clear_line(files):
+    missing = subprocess.run([sys.executable, "-m", "nuclassify", "evaluate", "--model", str(files["dir"] / "nope"),
+                              "--data", str(files["data"])], capture_output=True, text=True)
+    assert missing.returncode == 2
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nuclassify: error:") and "nope" in lines[0]
+    incomplete = files["dir"] / "incomplete"
+    incomplete.mkdir()
+    (incomplete / "run.json").write_text(json.dumps({"status": "running", "epochs_completed": 1}))
+    r = _run(["evaluate", "--model", str(incomplete), "--data", str(files["data"])])
+    assert r.exit_code != 0 and "incomplete" in str(r.exception)
+
+
+def test_compare_needs_two_models(files):
+    r = _run(["evaluate", "--compare", "trackfit", "--data", str(files["data"])])
+    assert r.exit_code != 0 and "at least two" in str(r.exception)

@@ -1,0 +1,164 @@
+"""Trackfit: synthetic straight tracks with known vertex, backward tracks, noise, simulated events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nuclassify.detector import minerva
+from nuclassify.errors import UsageError
+from nuclassify.evaluation.trackfit import TrackFit, segment_probabilities
+
+SHAPES = {"x": (127, 94, 2), "u": (127, 47, 2), "v": (127, 47, 2)}
+
+
+def straight_track_events(vertices_z, rng, n_tracks=3, backward=False, noise=0):
+    """Dense x/u/v images of events made of straight tracks leaving a vertex at each z."""
+    n = len(vertices_z)
+    views = {v: np.zeros((n,) + SHAPES[v], dtype=np.float32) for v in "xuv"}
+    for i, z0 in enumerate(vertices_z):
+        x0, y0 = rng.uniform(-400, 400, 2)
+        dirs = []
+        for k in range(n_tracks):
+            theta = rng.uniform(0.0, 0.25 if k == 0 else 0.9)
+            phi = rng.uniform(0, 2 * np.pi)
+            length = rng.uniform(1500, 3000) if k == 0 else rng.uniform(150, 600)
+            dirs.append((np.tan(theta) * np.cos(phi), np.tan(theta) * np.sin(phi), 1.0, length))
+        if backward:
+            # A backward particle at a steep angle, clearly apart from the muon in every view (one
+            # that looks collinear with the muon in two projections is this method's blind spot).
+            tb, pb = rng.uniform(1.0, 2.0), rng.uniform(0, 2 * np.pi)
+            dirs.append((tb * np.cos(pb), tb * np.sin(pb), -1.0, rng.uniform(150, 300)))
+        for view in "xuv":
+            zc = minerva.view_plane_z(view, SHAPES[view][1])
+            for tx, ty, sz, length in dirs:
+                dz = zc - z0
+                on = (dz * sz > 0) & (np.abs(dz) <= length)
+                x = x0 + tx * np.abs(dz[on])
+                y = y0 + ty * np.abs(dz[on])
+                strip = minerva.strip_of(minerva.transverse_coordinate(view, x, y))
+                ok = (strip >= 0) & (strip < 127)
+                views[view][i, strip[ok], np.flatnonzero(on)[ok], 0] = 1.0
+            for _ in range(noise):
+                views[view][i, rng.integers(0, 127), rng.integers(0, SHAPES[view][1]), 0] = 0.5
+    return tuple(views[v] for v in "xuv")
+
+
+def _tf():
+    return TrackFit(("x", "u", "v"), SHAPES)
+
+
+def test_recovers_vertex_plane_z_of_forward_tracks():
+    rng = np.random.default_rng(1)
+    pz, _, _ = minerva.planes()
+    # Vertices a few mm upstream of scintillator planes in the tracking region (no target gap before).
+    planes = pz[[3, 5, 12, 20, 34, 50, 60, 70]]
+    result = _tf().predict(straight_track_events(planes - 5.0, rng))
+    assert np.all(np.abs(result.z - planes) < 30.0), result.z - planes
+    assert np.array_equal(result.segment, minerva.segment_of_z(planes - 5.0))
+
+
+def test_vertex_in_passive_target_is_put_at_target_centre():
+    rng = np.random.default_rng(2)
+    centres = np.array([t.z_center_mm for t in minerva.TARGETS])
+    result = _tf().predict(straight_track_events(centres, rng))
+    assert np.all(np.abs(result.z - centres) < 5.0), result.z - centres
+    assert np.array_equal(result.segment, [t.segment for t in minerva.TARGETS])
+
+
+def test_backward_track_and_noise_do_not_drag_vertex_upstream():
+    rng = np.random.default_rng(3)
+    z0 = np.array([t.z_center_mm for t in minerva.TARGETS] * 10)
+    views = straight_track_events(z0, rng, backward=True, noise=2)
+    result = _tf().predict(views)
+    truth = minerva.segment_of_z(z0)
+    # The naive "first hit plane" vertex follows the backward track upstream and is nearly always wrong.
+    first_hit = []
+    for i in range(len(z0)):
+        zs = [minerva.view_plane_z(v, views[k].shape[2])[np.nonzero(views[k][i, ..., 0] == 1.0)[1]]
+              for k, v in enumerate("xuv")]
+        first_hit.append(np.concatenate(zs).min())
+    naive = np.mean(minerva.segment_of_z(np.array(first_hit)) == truth)
+    assert naive < 0.3
+    assert np.mean(result.segment == truth) >= 0.55
+
+
+def test_probabilities_sum_to_one_and_peak_at_segment():
+    z = np.array([4300.0, 4482.3, 5722.2, 7000.0, np.nan])
+    p = segment_probabilities(z)
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    assert list(p[:4].argmax(axis=1)) == [0, 1, 9, 10]
+    assert np.allclose(p[4], 1 / 11)
+
+
+def test_empty_event_gives_uniform_probabilities():
+    views = tuple(np.zeros((2,) + SHAPES[v], np.float32) for v in "xuv")
+    result = _tf().predict(views)
+    assert np.all(np.isnan(result.z))
+    assert np.allclose(result.probabilities, 1 / 11)
+
+
+def test_rejects_non_minerva_views():
+    with pytest.raises(UsageError, match="x/u/v"):
+        TrackFit(("xz", "yz"), [(100, 80, 1), (100, 80, 1)])
+
+
+def write_track_file(path, n=120, seed=0, labelled=True, backward_every=4):
+    """A small MINERvA 2018 file of straight-track events with vertices spread over all segments."""
+    from nuclassify.data import MinervaBlock, SparseImages, write_minerva
+
+    rng = np.random.default_rng(seed)
+    pz, _, _ = minerva.planes()
+    targets = np.array([t.z_center_mm for t in minerva.TARGETS])
+    z0 = np.where(rng.random(n) < 0.5, rng.choice(targets, n) + rng.uniform(-10, 10, n),
+                  rng.choice(pz[:70], n) - rng.uniform(1, 8, n))
+    views = straight_track_events(z0[:n], rng)
+    if backward_every:
+        sel = np.arange(0, n, backward_every)
+        back = straight_track_events(z0[sel], rng, backward=True)
+        for k in range(3):
+            views[k][sel] = back[k]
+    seg = minerva.segment_of_z(z0).astype(np.uint8)
+    block = MinervaBlock(
+        views={v: SparseImages.from_dense(np.moveaxis(views[k], -1, 1)) for k, v in enumerate("xuv")},
+        segments=seg if labelled else np.full(n, 0xFF, np.uint8),
+        planecodes=np.zeros(n, np.uint16) if labelled else np.full(n, 0xFFFF, np.uint16),
+        zs=z0.astype(np.float32), eventids=np.arange(1000, 1000 + n, dtype=np.uint64))
+    write_minerva(path, [block])
+    return path, z0, seg
+
+
+def test_trackfit_through_the_reader(tmp_path):
+    from nuclassify.data import open_dataset
+
+    path, _, seg = write_track_file(tmp_path / "t.h5", n=60, seed=5)
+    with open_dataset(path) as ds:
+        fit = TrackFit(ds.view_names, ds.view_shapes)
+        pred = np.concatenate([fit.predict(v).segment for v, _ in ds.batches(25, with_labels=False)])
+    assert len(pred) == 60
+    assert np.mean(pred == seg) >= 0.8
+
+
+def test_trackfit_on_simulated_events_beats_first_hit(tmp_path):
+    """On the project's simulator (noise, pile-up, backward hadrons) trackfit clears a floor.
+
+    Measured 84.9% on 5,000 events (seed 99); the floor leaves ~4 standard errors of room at n=400.
+    The naive "most upstream hit" vertex is fooled by noise and backward tracks.
+    """
+    simulate = pytest.importorskip("nuclassify.simulate")
+    from nuclassify.data import open_dataset, write_minerva
+
+    path = write_minerva(tmp_path / "sim.h5", simulate.simulate_minerva(400, seed=3))
+    with open_dataset(path) as ds:
+        views = ds.read_views(np.arange(ds.n_events))
+        labels = ds.labels()
+        result = TrackFit(ds.view_names, ds.view_shapes).predict(views)
+    first = np.full(len(labels), np.inf)
+    for k, v in enumerate(ds.view_names):
+        b, _, c = np.nonzero(views[k][..., 0] > 0)
+        np.minimum.at(first, b, minerva.view_plane_z(v, views[k].shape[2])[c])
+    naive = np.mean(minerva.segment_of_z(first) == labels)
+    accuracy = np.mean(result.segment == labels)
+    assert accuracy >= 0.75
+    assert accuracy >= naive + 0.15
+    assert np.allclose(result.probabilities.sum(axis=1), 1.0, atol=1e-5)

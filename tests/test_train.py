@@ -1,0 +1,193 @@
+"""Training on the TensorFlow backend in-process: run directory, refusal, resume, NaN, labels."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nuclassify.cli.main import cli
+from nuclassify.errors import DataFileError, RunDirError, SpecError
+from nuclassify.training import TrainingDivergedError, fit, load_run, tf_config_from_ranks
+
+pytestmark = pytest.mark.slow
+ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _keras_tf():
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("in-process tests run on the TensorFlow backend")
+    return keras
+
+
+def test_train_writes_a_complete_run_dir(tiny_minerva, tiny_spec, tmp_path):
+    _keras_tf()
+    out = tmp_path / "run"
+    result = fit(tiny_spec, tiny_minerva, out_dir=out, epochs=2, valid_fraction=0.25, seed=3, quiet=True,
+                 class_weights="balanced", lr_schedule="cosine")
+    for name in ("model.keras", "best.keras", "last.keras", "spec.json", "history.csv", "run.json"):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "complete" and meta["epochs_completed"] == 2
+    assert meta["views"] == ["x", "u", "v"] and meta["input_shapes"]["u"] == [127, 5, 2]
+    assert meta["target"] == "segment" and meta["n_classes"] == 11 and len(meta["class_names"]) == 11
+    assert meta["layout"] == "minerva-2016" and meta["arch"] == "tiny" and meta["seed"] == 3
+    assert len(meta["data"]["train"]["sha256"]) == 64 and meta["versions"]["keras"]
+    assert meta["train_events"] == 72 and meta["valid_events"] == 24
+    rows = (out / "history.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,") and len(rows) == 3
+    assert result.epochs_completed == 2 and result.best["metric"] == "val_loss"
+    run = load_run(out)
+    assert [t.name for t in run.model.inputs] == ["x", "u", "v"]
+    from nuclassify.data import open_dataset
+
+    with open_dataset(tiny_minerva) as ds:
+        xs, _ = next(ds.batches(8))
+    probs = np.asarray(run.model.predict(list(xs), verbose=0))
+    assert probs.shape == (8, 11) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert load_run(out / "best.keras").meta["arch"] == "tiny"
+
+
+def test_learns_the_toy_labels(tiny_minerva, tiny_spec, tmp_path):
+    _keras_tf()
+    result = fit(tiny_spec, tiny_minerva, out_dir=tmp_path / "r", epochs=6, seed=0, quiet=True)
+    assert result.history[-1]["accuracy"] > 0.5  # chance is 1/11
+
+
+def test_non_empty_run_dir_is_refused_and_kept(tiny_minerva, tiny_spec, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text("{}")
+    with pytest.raises(RunDirError, match="holds another run; use --resume .* or --overwrite"):
+        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=1, quiet=True)
+    assert (out / "run.json").read_text() == "{}"
+    spec_path = tmp_path / "tiny.json"
+    spec_path.write_text(json.dumps(tiny_spec))
+    proc = subprocess.run([sys.executable, "-m", "nuclassify", "train", "--data", str(tiny_minerva), "--arch",
+                           str(spec_path), "--out", str(out)], capture_output=True, text=True, env=ENV)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("nuclassify: error: ")
+    assert "holds another run" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resume_after_interruption_continues_mid_epoch(tiny_minerva, tiny_spec, tmp_path):
+    keras = _keras_tf()
+
+    class Interrupt(keras.callbacks.Callback):
+        epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 2:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, backup_every=1, callbacks=[Interrupt()])
+    state = json.loads((out / "resume" / "state.json").read_text())
+    assert (state["epoch"], state["step"]) == (1, 3)  # batches 0-2 of epoch 1 were done and saved
+    assert json.loads((out / "run.json").read_text())["epochs_completed"] == 1
+    assert not (out / "model.keras").exists()
+    with pytest.raises(RunDirError, match="incomplete run.*--resume"):
+        load_run(out)
+    result = fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, resume=True)
+    assert [r["epoch"] for r in result.history] == [0, 1, 2]
+    assert result.history[1]["resumed_at_step"] == 3
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    with pytest.raises(RunDirError, match="already completed 3 epoch"):
+        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, resume=True)
+    other = json.loads(json.dumps(tiny_spec))
+    other["head"][0]["units"] = 8
+    with pytest.raises(RunDirError, match="cannot resume with different settings: architecture differs"):
+        fit(other, tiny_minerva, out_dir=out, epochs=4, quiet=True, resume=True)
+
+
+def test_kill_9_mid_epoch_then_resume(tiny_minerva, tiny_spec, tmp_path):
+    _keras_tf()
+    out = tmp_path / "run"
+    spec_path = tmp_path / "tiny.json"
+    spec_path.write_text(json.dumps(tiny_spec))
+    script = textwrap.dedent(f"""
+        import os, signal, keras
+        from nuclassify.training import fit
+        class Kill(keras.callbacks.Callback):
+            epoch = 0
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+            def on_train_batch_end(self, batch, logs=None):
+                if self.epoch == 1 and batch == 3:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        fit({str(spec_path)!r}, {str(tiny_minerva)!r}, out_dir={str(out)!r}, epochs=2, quiet=True,
+            backup_every=2, callbacks=[Kill()])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    state = json.loads((out / "resume" / "state.json").read_text())
+    assert (state["epoch"], state["step"]) == (1, 4)  # the keeper saved after batch 3, before the kill
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", "--data", str(tiny_minerva), "--arch", str(spec_path), "--out", str(out),
+                              "--epochs", "2", "--resume", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert summary["epochs_completed"] == 2 and summary["last_epoch"]["resumed_at_step"] == 4
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_minerva, tiny_spec, tmp_path):
+    keras = _keras_tf()
+
+    class Poison(keras.callbacks.Callback):
+        epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 1:
+                kernel = self.model.get_layer("output").kernel
+                kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
+
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDivergedError, match=r"NaN at epoch 2.*last good checkpoint .*last.keras \(epoch 1\)"):
+        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, backup_every=1, callbacks=[Poison()])
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "stopped-nan" and meta["epochs_completed"] == 1
+    assert not (out / "model.keras").exists()
+    for name in ("last.keras", "best.keras", "resume/state.keras"):
+        model = keras.saving.load_model(out / name, compile=False)
+        assert all(np.all(np.isfinite(np.asarray(w))) for w in model.get_weights()), name
+
+
+def test_data_without_labels_is_refused(tiny_unlabelled, tiny_spec, tmp_path):
+    with pytest.raises(DataFileError, match="data without the labels the target needs: 32 of 32 training"):
+        fit(tiny_spec, tiny_unlabelled, out_dir=tmp_path / "run", epochs=1, quiet=True)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_spec_is_refused_before_anything_is_written(tiny_minerva, tmp_path):
+    with pytest.raises(SpecError, match=r"column u layer 3 \(conv\): kernel 7x3 does not fit input 60x1"):
+        fit("epsilon", tiny_minerva, out_dir=tmp_path / "run", epochs=1, quiet=True)
+    assert not (tmp_path / "run").exists()
+
+
+def test_tf_config_from_ranks():
+    cfg = tf_config_from_ranks(["n1", "n1", "n2"], 2, port=3000)
+    assert cfg == {"cluster": {"worker": ["n1:3000", "n1:3001", "n2:3002"]}, "task": {"type": "worker", "index": 2}}
+    with pytest.raises(Exception, match="rank 3 out of range"):
+        tf_config_from_ranks(["a"], 3)
+
+
+def test_distribute_with_mirrored_strategy_on_cpu(tiny_minerva, tiny_spec, tmp_path):
+    _keras_tf()
+    result = fit(tiny_spec, tiny_minerva, out_dir=tmp_path / "run", epochs=1, quiet=True, distribute=True)
+    assert result.meta["distribution"]["strategy"] == "MirroredStrategy"
+    assert math.isfinite(result.history[0]["loss"])

@@ -1,0 +1,61 @@
+"""The same `nuclassify train` command on every installed Keras backend (each in its own process)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _train(backend: str, data, spec_path, out, *extra: str) -> dict:
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "nuclassify", "train", "--data", str(data), "--arch", str(spec_path), "--out",
+           str(out), "--epochs", "2", "--valid-fraction", "0.25", "--json", *extra]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_train_on_each_installed_backend(backend, tiny_minerva, tiny_spec, tmp_path):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    spec_path = tmp_path / "tiny.json"
+    spec_path.write_text(json.dumps(tiny_spec))
+    out = tmp_path / f"run-{backend}"
+    summary = _train(backend, tiny_minerva, spec_path, out)
+    assert summary["backend"] == backend and summary["epochs_completed"] == 2
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["backend"] == backend and meta["status"] == "complete"
+    assert backend in meta["versions"]
+    # A model trained on any backend loads here (the test process's backend) and predicts.
+    from nuclassify.data import open_dataset
+    from nuclassify.training import load_run
+
+    run = load_run(out)
+    with open_dataset(tiny_minerva) as ds:
+        xs, _ = next(ds.batches(4))
+    probs = np.asarray(run.model.predict(list(xs), verbose=0))
+    assert probs.shape == (4, 11)
+
+
+def test_jax_loop_engine_mixed_precision(tiny_minerva, tiny_spec, tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    spec_path = tmp_path / "tiny.json"
+    spec_path.write_text(json.dumps(tiny_spec))
+    out = tmp_path / "run"
+    summary = _train("jax", tiny_minerva, spec_path, out, "--engine", "jax-loop", "--precision", "mixed",
+                     "--backup-every", "2", "--class-weights", "balanced")
+    assert summary["epochs_completed"] == 2
+    assert summary["last_epoch"]["val_accuracy"] >= 0.0 and np.isfinite(summary["last_epoch"]["loss"])
+    rows = (out / "history.csv").read_text().splitlines()
+    assert len(rows) == 3 and "val_loss" in rows[0]
+    assert json.loads((out / "run.json").read_text())["engine"] == "jax-loop"
