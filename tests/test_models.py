@@ -137,3 +137,13 @@ def test_models_cli_lists_counts():
     assert "n/a" in line
     result = CliRunner().invoke(cli, ["models"])
     assert "1,686,071" in result.output
+
+
+def test_models_command_does_not_import_keras():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom nuclassify.cli.main import main\n"
+            "try:\n    main(['models'])\nexcept SystemExit:\n    pass\n"
+            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'heavy import'")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -119,14 +119,17 @@ def test_pileup_and_backward_options():
 
 
 def test_bad_arguments_raise_usage_errors():
+    # Checked when called, before any event is simulated.
     with pytest.raises(UsageError, match="positive"):
-        next(simulate_minerva(0))
+        simulate_minerva(0)
     with pytest.raises(UsageError, match="beam"):
-        next(simulate_minerva(10, beam="he"))
+        simulate_minerva(10, beam="he")
     with pytest.raises(UsageError, match="pileup"):
-        next(simulate_minerva(10, pileup=1.5))
+        simulate_minerva(10, pileup=1.5)
+    with pytest.raises(UsageError, match="workers"):
+        simulate_minerva(10, workers=0)
     with pytest.raises(UsageError, match="positive"):
-        next(simulate_nova(-3))
+        simulate_nova(-3)
 
 
 def test_nova_pixel_maps_and_codes():

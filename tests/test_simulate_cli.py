@@ -95,23 +95,25 @@ def test_interrupt_leaves_nothing_half_written(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_subprocess_errors_are_one_line_and_sigint_cleans_up(tmp_path):
+def test_subprocess_errors_are_one_line_and_signals_clean_up(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "nuclassify", "simulate", "minerva", "-n", "-4", "-o",
                            str(tmp_path / "a.h5")], capture_output=True, text=True)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nuclassify: error:") and "-4" in lines[0]
 
-    out = tmp_path / "big.h5"
-    child = subprocess.Popen([sys.executable, "-m", "nuclassify", "-q", "simulate", "minerva", "-n", "2000000",
-                              "-o", str(out), "--workers", "2"], stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not any(p.name.startswith(".big.h5") for p in tmp_path.iterdir()) and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
-    assert child.returncode == 130, err
-    assert "interrupted" in err
-    assert not out.exists()
-    assert os.listdir(tmp_path) == []
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, and a batch system's kill
+        out = tmp_path / "big.h5"
+        child = subprocess.Popen([sys.executable, "-m", "nuclassify", "-q", "simulate", "minerva", "-n", "2000000",
+                                  "-o", str(out), "--workers", "2"], stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while not any(p.name.startswith(".big.h5") for p in tmp_path.iterdir()) and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        child.send_signal(sig)
+        _, err = child.communicate(timeout=60)
+        assert child.returncode == 130, err
+        assert err.strip().splitlines()[-1] == "nuclassify: interrupted"
+        assert "Traceback" not in err  # the workers stop quietly
+        assert not out.exists()
+        assert os.listdir(tmp_path) == []

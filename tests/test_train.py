@@ -191,3 +191,12 @@ def test_distribute_with_mirrored_strategy_on_cpu(tiny_minerva, tiny_spec, tmp_p
     result = fit(tiny_spec, tiny_minerva, out_dir=tmp_path / "run", epochs=1, quiet=True, distribute=True)
     assert result.meta["distribution"]["strategy"] == "MirroredStrategy"
     assert math.isfinite(result.history[0]["loss"])
+
+
+def test_same_seed_same_run(tiny_minerva, tiny_spec, tmp_path):
+    _keras_tf()
+    runs = [fit(tiny_spec, tiny_minerva, out_dir=tmp_path / name, epochs=2, seed=seed, quiet=True)
+            for name, seed in (("a", 7), ("b", 7), ("c", 8))]
+    losses = [[row["loss"] for row in r.history] for r in runs]
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]

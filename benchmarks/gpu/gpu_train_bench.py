@@ -67,10 +67,11 @@ def run_ours(args: argparse.Namespace, backend: str, data: Path) -> dict:
 
     engine = args.engine or ("jax-loop" if backend == "jax" else "fit")
     t = time.perf_counter()
+    precision = "fp32" if args.small else "mixed"
     result = fit(args.arch, data, out_dir=WORK / "run", epochs=args.epochs, batch_size=args.batch,
-                 precision="mixed", overwrite=True, quiet=True, engine=engine, backup_every=None, seed=0)
+                 precision=precision, overwrite=True, quiet=True, engine=engine, backup_every=None, seed=0)
     rates = [r["events_per_s"] for r in result.history]
-    return {"impl": f"nuclassify-{backend}-{engine}", "dtype": "bf16-mixed", "arch": args.arch,
+    return {"impl": f"nuclassify-{backend}-{engine}", "dtype": precision, "arch": args.arch,
             "events_per_s": max(rates[1:] or rates), "epoch_rates": rates, "wall_s": round(time.perf_counter() - t, 1)}
 
 
@@ -86,14 +87,16 @@ def run_anchor(args: argparse.Namespace) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--small", action="store_true", help="CPU-sized: 256 events, batch 32, 2 epochs")
+    parser.add_argument("--small", action="store_true", help="CPU-sized: 64 events, batch 32, 2 epochs, fp32")
     parser.add_argument("--arch", default="epsilon")
     parser.add_argument("--engine", choices=["fit", "jax-loop"], default=None)
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     args.batch = 32 if args.small else 1024
-    n = args.events or (256 if args.small else 1024 * 60)
+    n = args.events or (64 if args.small else 1024 * 60)
+    if args.small:
+        args.epochs = 2
     backend = pick_backend()
     os.environ["KERAS_BACKEND"] = backend
     WORK.mkdir(exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 
@@ -83,6 +84,10 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """
     _STATE.verbose = verbose
     _STATE.quiet = quiet
+    if not verbose:
+        # TensorFlow/XLA C++ start-up chatter ("oneDNN custom operations...", "Could not find cuda
+        # drivers") is noise to a user; -v keeps it. Must be set before TensorFlow is imported.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ctx.obj = _STATE
 
 

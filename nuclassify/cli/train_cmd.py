@@ -31,14 +31,16 @@ from nuclassify.cli._output import get_output
 @click.option("--port", type=int, default=23456, show_default=True, help="Base port for multi-worker TF_CONFIG.")
 @click.option("--engine", type=click.Choice(["fit", "jax-loop"]), default="fit", show_default=True,
               help="Keras model.fit, or a jitted JAX training step (KERAS_BACKEND=jax).")
-@click.option("--backup-every", type=int, default=200, show_default=True,
-              help="Steps between mid-epoch resume checkpoints (0: epoch ends only).")
+@click.option("--backup-every", type=int, default=0, show_default=True,
+              help="Steps between mid-epoch resume checkpoints (0: by time only).")
+@click.option("--backup-seconds", type=float, default=300.0, show_default=True,
+              help="Also save a mid-epoch resume checkpoint after this many seconds (0: never).")
 @click.option("--json", "json_mode", is_flag=True, help="Print the result as one JSON object; no progress bar.")
 @click.pass_context
 def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: float | None, arch: str, out: str,
           epochs: int, batch_size: int | None, seed: int, precision: str, resume: bool, overwrite: bool,
           target: str | None, early_stopping: int | None, lr_schedule: str, class_weights: str, distribute: bool,
-          port: int, engine: str, backup_every: int, json_mode: bool) -> None:
+          port: int, engine: str, backup_every: int, backup_seconds: float, json_mode: bool) -> None:
     """Train a network on an HDF5 file into a run directory (streamed from disk, resumable).
 
     RUN_DIR receives model.keras, best.keras, last.keras, spec.json, history.csv, run.json
@@ -61,7 +63,8 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
                      batch_size=batch_size, seed=seed, precision=precision, resume=resume, overwrite=overwrite,
                      target=target, early_stopping=early_stopping, lr_schedule=lr_schedule,
                      class_weights=None if class_weights == "none" else class_weights, distribute=distribute,
-                     quiet=output.quiet, backup_every=backup_every or None, engine=engine, port=port)
+                     quiet=output.quiet, backup_every=backup_every or None, backup_seconds=backup_seconds or None,
+                     engine=engine, port=port)
     last = result.history[-1] if result.history else {}
     summary = {
         "run_dir": str(result.run_dir), "model": str(result.model_path), "arch": result.meta.get("arch"),

@@ -26,6 +26,7 @@ from nuclassify.evaluation._runner import (
 )
 from nuclassify.evaluation._segments import SegmentCounts, ZProfile, format_segment_table, segment_rows
 from nuclassify.evaluation.trackfit import TrackFit, TrackFitResult, segment_probabilities
+from nuclassify.evaluation.upstream_rule import upstream_rule_segments, upstream_rule_z
 
 __all__ = [
     "binomial_ci", "Tally", "McNemarResult", "mcnemar", "mcnemar_counts",
@@ -35,4 +36,5 @@ __all__ = [
     "format_evaluation", "format_compare", "write_plots", "check_model_data", "describe_views",
     "iter_predictions", "probability_columns", "write_predictions_csv", "write_predictions_h5",
     "TrackFit", "TrackFitResult", "segment_probabilities",
+    "upstream_rule_z", "upstream_rule_segments",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -54,6 +55,12 @@ def _check_common(n_events: int, seed: int, workers: int, block_size: int) -> No
         raise UsageError(f"block_size must be between 1 and 9999 (received block_size={block_size})")
 
 
+def _quiet_worker() -> None:
+    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly when terminated."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _run_blocks(job: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterator[Any]:
     """Yield ``job(args)`` for each of ``jobs`` in order, computed by up to ``workers`` processes.
 
@@ -66,7 +73,7 @@ def _run_blocks(job: Callable[[Any], Any], jobs: list[Any], workers: int) -> Ite
         return
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     n_proc = min(workers, len(jobs))
-    pool = multiprocessing.get_context(method).Pool(n_proc)
+    pool = multiprocessing.get_context(method).Pool(n_proc, initializer=_quiet_worker)
     try:
         pending: deque[Any] = deque()
         queued = iter(jobs)
@@ -101,8 +108,10 @@ def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: 
         block_size: events per block (fixed: changing it changes the events).
         workers: processes to use.
 
-    Yields:
-        :class:`~nuclassify.data.MinervaBlock` objects in event order.
+    Returns:
+        An iterator of :class:`~nuclassify.data.MinervaBlock` objects in event order; the
+        options are checked at once (:class:`~nuclassify.errors.UsageError`), the events are
+        simulated as the iterator is consumed.
 
     Example:
         >>> blocks = list(simulate_minerva(10, seed=1))
@@ -124,7 +133,7 @@ def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: 
     cfg = MinervaConfig(beam, float(pileup), float(backward_fraction), float(gain), float(noise_rate), layout)
     jobs = [(int(seed), i, min(block_size, n_events - start), cfg)
             for i, start in enumerate(range(0, int(n_events), int(block_size)))]
-    yield from _run_blocks(_minerva_job, jobs, int(workers))
+    return _run_blocks(_minerva_job, jobs, int(workers))
 
 
 def simulate_nova(n_events: int, *, seed: int = 0, gain: float = 1.0, block_size: int = NOVA_BLOCK_SIZE,
@@ -138,8 +147,9 @@ def simulate_nova(n_events: int, *, seed: int = 0, gain: float = 1.0, block_size
         block_size: events per block (fixed: changing it changes the events).
         workers: processes to use.
 
-    Yields:
-        :class:`~nuclassify.data.NovaBlock` objects in event order.
+    Returns:
+        An iterator of :class:`~nuclassify.data.NovaBlock` objects in event order (options
+        checked at once, events simulated as it is consumed).
     """
     _check_common(n_events, seed, workers, block_size)
     if gain <= 0:
@@ -147,4 +157,4 @@ def simulate_nova(n_events: int, *, seed: int = 0, gain: float = 1.0, block_size
     cfg = NovaConfig(float(gain))
     jobs = [(int(seed), i, min(block_size, n_events - start), cfg)
             for i, start in enumerate(range(0, int(n_events), int(block_size)))]
-    yield from _run_blocks(_nova_job, jobs, int(workers))
+    return _run_blocks(_nova_job, jobs, int(workers))

@@ -35,11 +35,13 @@ def strip_hits(rng: np.random.Generator, dep: dict[str, np.ndarray], slabs: Slab
     c1 = cos * dep["x1"] + sin * dep["y1"]
     src = np.arange(len(energy))
     shower = sigma > 0
+    half = np.full(len(energy), 0.5 * slabs.pitch)
     if shower.any():
         # Split each shower deposit into a few sub-deposits scattered about the axis; only the
-        # offset along this view's measuring direction matters.
+        # offset along this view's measuring direction matters. Being spread already, a
+        # sub-deposit goes into the one strip it falls in (no sharing half-pitch).
         si = np.nonzero(shower)[0]
-        n_sub = np.clip(np.ceil(energy[si] / 5.0), 1, 4).astype(np.int64)
+        n_sub = np.clip(np.ceil(energy[si] / 3.0), 1, 6).astype(np.int64)
         rep = np.repeat(si, n_sub)
         c_sub = 0.5 * (c0[rep] + c1[rep]) + rng.normal(0.0, 1.0, len(rep)) * sigma[rep]
         e_sub = energy[rep] / np.repeat(n_sub, n_sub)
@@ -48,20 +50,23 @@ def strip_hits(rng: np.random.Generator, dep: dict[str, np.ndarray], slabs: Slab
         lo = np.concatenate([np.minimum(c0[ti], c1[ti]), c_sub])
         hi = np.concatenate([np.maximum(c0[ti], c1[ti]), c_sub])
         energy = np.concatenate([energy[ti], e_sub])
+        half = np.concatenate([half[ti], np.zeros(len(rep))])
     else:
         lo, hi = np.minimum(c0, c1), np.maximum(c0, c1)
     p = slabs.pitch
     half_n = slabs.n_cells / 2
-    lo = lo - 0.5 * p
-    hi = hi + 0.5 * p
+    lo = lo - half
+    hi = hi + half
     first = np.floor(lo / p + half_n).astype(np.int64)
     count = np.clip(np.floor(hi / p + half_n).astype(np.int64) - first + 1, 1, MAX_STRIPS_PER_CROSSING)
-    density = energy / (hi - lo)
+    width = hi - lo
+    point = width <= 0
+    density = np.where(point, 0.0, energy / np.where(point, 1.0, width))
     rep = np.repeat(np.arange(len(lo)), count)
     strip = np.arange(len(rep)) - np.repeat(np.cumsum(count) - count - first, count)
     edge = (strip - half_n) * p
     overlap = np.minimum(hi[rep], edge + p) - np.maximum(lo[rep], edge)
-    e_strip = density[rep] * overlap
+    e_strip = np.where(point[rep], energy[rep], density[rep] * overlap)
     ok = (strip >= 0) & (strip < slabs.n_cells) & (e_strip > 0)
     return {"src": src[rep[ok]], "strip": strip[ok], "energy": e_strip[ok]}
 

@@ -192,8 +192,8 @@ def _showers(rng: np.random.Generator, s: _State, slabs: Slabs, rec: _Recorder) 
         visible = s.e0 * (g1 - s.done) * ph.MAT_VISIBLE[mat]
         x_out = x_in + s.dx * length
         y_out = y_in + s.dy * length
-        # Transverse spread grows with depth: a core of ~0.15 R_M early, wider later.
-        sigma = ph.MAT_MOLIERE[0] * np.clip(0.15 + 0.12 * np.maximum(s.depth, 0.0), 0.15, 0.8)
+        # Transverse spread grows with depth: a core of ~0.25 R_M early, wider later.
+        sigma = ph.MAT_MOLIERE[mat] * np.clip(0.25 + 0.1 * np.maximum(s.depth, 0.0), 0.25, 0.8)
         keep = inside & (visible > 0.05) & (slabs.view[s.k] >= 0)
         rec.add(keep, event=s.ev, slab=s.k, x0=x_in, y0=y_in, x1=x_out, y1=y_out, energy=visible,
                 time=s.time + (gap + 0.5 * length) / C_MM_PER_NS, sigma=sigma)

@@ -10,7 +10,7 @@
           --arch epsilon --out runs/eps4 --epochs 8
 
   Rank 0 (the chief) writes RUN_DIR; the other ranks write their (required) checkpoint copies
-  to a scratch folder inside RUN_DIR/workers/ that can be deleted afterwards.
+  to a scratch folder ``RUN_DIR.workers/rank-N`` beside it, which can be deleted afterwards.
 """
 
 from __future__ import annotations

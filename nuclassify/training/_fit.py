@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from nuclassify.errors import DataFileError, NuclassifyError, RunDirError, UsageError
-from nuclassify.training._distribute import DEFAULT_PORT, distribution_scope
+from nuclassify.training._distribute import DEFAULT_PORT, distribution_scope, mpi_world
 from nuclassify.training._feed import StreamSpec, make_feed
 from nuclassify.training._keeper import make_keeper, read_state
 from nuclassify.training._rundir import (
@@ -126,7 +126,8 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
         seed: int = 0, precision: str = "fp32", resume: bool = False, overwrite: bool = False,
         target: str | None = None, early_stopping: int | None = None, lr_schedule: str = "none",
         class_weights: str | None = None, distribute: bool = False, quiet: bool = False,
-        backup_every: int | None = 200, engine: str = "fit", port: int = DEFAULT_PORT,
+        backup_every: int | None = None, backup_seconds: float | None = 300.0, engine: str = "fit",
+        port: int = DEFAULT_PORT,
         callbacks: list | None = None) -> FitResult:
     """Train the network ``spec`` describes on ``train_data`` and leave a complete RUN_DIR.
 
@@ -148,7 +149,9 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
         class_weights: "balanced" weights classes by inverse frequency (segments are unbalanced).
         distribute: data-parallel over local devices / MPI ranks (see ``_distribute``).
         quiet: no Keras progress bar.
-        backup_every: steps between mid-epoch resume checkpoints (None: at epoch ends only).
+        backup_every: steps between mid-epoch resume checkpoints (None: not counted in steps).
+        backup_seconds: also save one at the first step after this many seconds (default 5 min),
+            so a kill -9 loses at most about that much work (None: epoch ends and steps only).
         engine: "fit" (Keras ``model.fit``) or "jax-loop" (jitted JAX step; JAX backend only).
         port: base port of the multi-worker TF_CONFIG built from MPI ranks.
         callbacks: extra Keras callbacks (e.g. for tests or the search's pruning).
@@ -166,6 +169,12 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
     _check_options(epochs, precision, lr_schedule, class_weights, engine, valid, valid_fraction, early_stopping)
     spec = load_spec(spec) if isinstance(spec, (str, Path)) else validate_spec(spec)
     arch = str(spec.get("name", "custom"))
+    if distribute:
+        rank, size = mpi_world()
+        if rank > 0:  # MultiWorkerMirroredStrategy: every rank saves; only rank 0 writes RUN_DIR itself
+            out_dir = Path(f"{out_dir}.workers") / f"rank-{rank}"
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            overwrite = not resume
     check_run_dir(out_dir, resume=resume, overwrite=overwrite)
     t_start = time.perf_counter()
     started = _now()
@@ -241,7 +250,8 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
                         input_shapes=input_shapes, batch_size=batch_size, epochs=epochs, seed=seed,
                         precision=precision, early_stopping=early_stopping, lr_schedule=lr_schedule,
                         class_weights=class_weights, distribute=distribute, quiet=quiet,
-                        backup_every=backup_every, engine=engine, port=port, extra_callbacks=callbacks,
+                        backup_every=backup_every, backup_seconds=backup_seconds, engine=engine, port=port,
+                        extra_callbacks=callbacks,
                         build=build, make_optimizer=make_optimizer, started=started, t_start=t_start)
         return result
     finally:
@@ -278,8 +288,8 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
            train_idx: np.ndarray, valid_idx: np.ndarray | None, labels: np.ndarray, n_classes: int,
            input_shapes: dict, batch_size: int, epochs: int, seed: int, precision: str,
            early_stopping: int | None, lr_schedule: str, class_weights: str | None, distribute: bool, quiet: bool,
-           backup_every: int | None, engine: str, port: int, extra_callbacks: list | None, build: Any,
-           make_optimizer: Any, started: str, t_start: float) -> FitResult:
+           backup_every: int | None, backup_seconds: float | None, engine: str, port: int,
+           extra_callbacks: list | None, build: Any, make_optimizer: Any, started: str, t_start: float) -> FitResult:
     import keras
 
     backend = meta["backend"]
@@ -327,14 +337,14 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
                 model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
                 first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
                 backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
-                on_epoch=on_epoch, precision=precision)
+                on_epoch=on_epoch, precision=precision, backup_seconds=backup_seconds)
         else:
             stopped_early, nan = _run_fit(
                 model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
                 first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
                 backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
                 on_epoch=on_epoch, lr_schedule=lr_schedule, backend=backend, extra_callbacks=extra_callbacks,
-                events=len(train_idx))
+                events=len(train_idx), backup_seconds=backup_seconds)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if not _tensorboard_ok(backend) or engine != "fit":
@@ -372,7 +382,7 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
 def _run_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec | None, state: dict, run_dir: Path,
              first_epoch: int, start_step: int, epochs: int, weights: dict | None, backup_every: int | None,
              monitor: str, early_stopping: int | None, quiet: bool, on_epoch: Any, lr_schedule: str, backend: str,
-             extra_callbacks: list | None, events: int) -> tuple[bool, dict | None]:
+             extra_callbacks: list | None, events: int, backup_seconds: float | None) -> tuple[bool, dict | None]:
     """Run ``model.fit`` once for a resumed partial epoch (if any), then for the remaining epochs."""
     import keras
 
@@ -383,7 +393,8 @@ def _run_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec |
         partial = start_step > 0
         last = epoch + 1 if partial else epochs
         keeper = make_keeper(run_dir, state=state, steps_per_epoch=train_stream.n_steps, start_step=start_step,
-                             events_per_epoch=events, backup_every=backup_every, monitor=monitor, on_epoch=on_epoch)
+                             events_per_epoch=events, backup_every=backup_every, monitor=monitor, on_epoch=on_epoch,
+                             backup_seconds=backup_seconds)
         cbs: list = [keeper, keras.callbacks.TerminateOnNaN()]
         stopper = None
         if early_stopping and not partial:

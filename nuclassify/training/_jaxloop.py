@@ -116,7 +116,7 @@ def _densify(packed: dict, shapes: dict, batch_size: int, dtype: Any) -> list:
 def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec | None, state: dict,
                  run_dir: Path, first_epoch: int, start_step: int, epochs: int, weights: dict | None,
                  backup_every: int | None, monitor: str, early_stopping: int | None, quiet: bool, on_epoch: Any,
-                 precision: str) -> tuple[bool, dict | None]:
+                 precision: str, backup_seconds: float | None = None) -> tuple[bool, dict | None]:
     """Train ``model`` (compiled, JAX backend) with a jitted step; returns (stopped_early, nan or None)."""
     import jax
     import jax.numpy as jnp
@@ -189,14 +189,17 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
         bar = None if quiet else keras.utils.Progbar(steps - start_step, unit_name="step")
         feed = _Prefetch(train_stream, epoch, start_step, wvec)
         done, seen, since = start_step, 0, 0
+        saved_at = time.perf_counter()
         try:
             for (packed, y, w), n in feed:
                 st = train_step(st, packed, y, w)
                 done, seen, since = done + 1, seen + n, since + 1
                 if bar is not None:
                     bar.update(done - start_step)
-                if backup_every and since >= backup_every and done < steps:
-                    since = 0
+                due = bool(backup_every and since >= backup_every) or bool(
+                    backup_seconds and time.perf_counter() - saved_at >= backup_seconds)
+                if due and done < steps:
+                    since, saved_at = 0, time.perf_counter()
                     if not math.isfinite(float(st[3][0])):
                         return False, {"epoch": epoch, "step": done}
                     to_model(st)

@@ -42,7 +42,8 @@ def history_csv(rows: list[dict]) -> str:
 
 
 def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step: int, events_per_epoch: int,
-                backup_every: int | None, monitor: str, on_epoch: Any = None) -> Any:
+                backup_every: int | None, monitor: str, on_epoch: Any = None,
+                backup_seconds: float | None = None) -> Any:
     """Build the keeper callback.
 
     Args:
@@ -51,7 +52,8 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
         steps_per_epoch: full epoch length in steps.
         start_step: steps of the first epoch already done before this fit call (resume mid-epoch).
         events_per_epoch: training events per epoch (for events/s).
-        backup_every: save the resume checkpoint every this many steps (None: epoch ends only).
+        backup_every: save the resume checkpoint every this many steps (None: not by steps).
+        backup_seconds: ... and at the first step after this many seconds since the last save.
         monitor: the metric that picks best.keras ("val_loss" or "loss"; lower is better).
         on_epoch: called with the state after each saved epoch (to rewrite run.json).
     """
@@ -67,12 +69,14 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
             self._offset = start_step
             self._since = 0
             self._t0 = time.perf_counter()
+            self._saved_at = time.perf_counter()
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._t0 = time.perf_counter()
 
         def _save_resume(self, epoch: int, step: int) -> None:
             save_model_atomic(self.model, resume_dir / "state.keras")
+            self._saved_at = time.perf_counter()
             state["epoch"], state["step"] = epoch, step
             write_json_atomic(resume_dir / "state.json", state)
 
@@ -84,7 +88,9 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
                 return
             self._since += 1
             done = self._offset + batch + 1
-            if backup_every and self._since >= backup_every and done < steps_per_epoch:
+            due = bool(backup_every and self._since >= backup_every) or bool(
+                backup_seconds and time.perf_counter() - self._saved_at >= backup_seconds)
+            if due and done < steps_per_epoch:
                 self._since = 0
                 self._save_resume(state["epoch_running"], done)
 

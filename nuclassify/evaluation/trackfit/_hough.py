@@ -22,7 +22,8 @@ _THETA_INDEX = np.arange(_N_THETA)
 _COS = np.cos(_THETA)
 _SIN = np.sin(_THETA)
 _RHO_BIN_MM = 20.0
-_W = 0.4
+_MAX_VOTERS = 160
+_SLOPE_UPDATE = 0.4  # weight of each new step in the followed track's direction
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,11 @@ def find_tracks(view: str, z: np.ndarray, t: np.ndarray, col: np.ndarray, e: np.
         zr, tr = z[remaining], t[remaining]
         zc = zr.sum() / n_live
         tc = tr.sum() / n_live
-        rho = (zr - zc)[:, None] * _COS + (tr - tc)[:, None] * _SIN  # (n, n_theta)
+        dzr, dtr = zr - zc, tr - tc
+        # Vote with at most _MAX_VOTERS hits (an even stride through them): a track of many
+        # hits still wins, and a 300-hit shower costs no more than a 100-hit event.
+        step = -(-n_live // _MAX_VOTERS)
+        rho = dzr[::step, None] * _COS + dtr[::step, None] * _SIN  # (voters, n_theta)
         rmax = float(np.abs(rho).max()) + _RHO_BIN_MM
         n_rho = int(2 * rmax / _RHO_BIN_MM) + 2
         flat = ((rho + rmax) * (1.0 / _RHO_BIN_MM)).astype(np.int64) * _N_THETA + _THETA_INDEX
@@ -79,10 +84,10 @@ def find_tracks(view: str, z: np.ndarray, t: np.ndarray, col: np.ndarray, e: np.
         acc[:-1] += acc[1:]
         peak = int(acc.argmax())
         pr, pt = divmod(peak, _N_THETA)
-        if acc[pr, pt] < min_hits:
+        if acc[pr, pt] * step < min_hits:
             break
         rho0 = (pr + 1) * _RHO_BIN_MM - rmax
-        inl = np.abs(rho[:, pt] - rho0) < tolerance_mm + _RHO_BIN_MM / 2
+        inl = np.abs(dzr * _COS[pt] + dtr * _SIN[pt] - rho0) < tolerance_mm + _RHO_BIN_MM / 2
         n_in = int(inl.sum())
         if n_in < min_hits:
             break
@@ -156,7 +161,7 @@ def extend_upstream(track: Track, z: np.ndarray, t: np.ndarray, col: np.ndarray,
         pick = ok & (cc == nearest)
         new_z = float(cz[pick][0])
         new_t = float(ct[pick].mean())
-        slope = (1 - _W) * slope + _W * (cur_t - new_t) / (cur_z - new_z)
+        slope = (1 - _SLOPE_UPDATE) * slope + _SLOPE_UPDATE * (cur_t - new_t) / (cur_z - new_z)
         cur_z, cur_t, cur_col = new_z, new_t, int(nearest)
         steps += 1
     if steps == 0:

@@ -53,9 +53,9 @@ def event_vertex_z(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
     z_all = np.concatenate([h[0] for h in hits.values()]) if hits else np.empty(0)
     if len(z_all) == 0:
         return float("nan")
-    # Only the main track of each view is used unless stereo partners are sought among several.
-    max_tracks = 3 if stereo_match else 1
-    tracks = {v: find_tracks(v, *h, max_tracks=max_tracks) for v, h in hits.items() if len(h[0]) >= 3}
+    # Only each view's main track is used, except that stereo partners are sought among several.
+    tracks = {v: find_tracks(v, *h, max_tracks=3 if stereo_match and v != "x" else 1)
+              for v, h in hits.items() if len(h[0]) >= 3}
     pool = tracks.get("x") or [t for ts in tracks.values() for t in ts]
     if not pool:
         return first_activity_z(z_all)
