@@ -30,6 +30,27 @@ def _edges(centres: np.ndarray) -> np.ndarray:
     return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
 
+def _plane_cells(z: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column edges and image for pcolormesh where each plane is drawn only as wide as a normal plane.
+
+    Halfway edges would stretch the planes beside a passive target (or the water target) across
+    the whole gap, painting hits where no detector is. Each plane instead covers at most half the
+    median plane spacing either side, and a masked column fills any gap left between planes.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if len(z) < 2:
+        return _edges(z), image
+    spacing = np.diff(z)
+    half = float(np.median(spacing)) / 2
+    left = z - np.minimum(np.concatenate([[spacing[0]], spacing]) / 2, half)
+    right = z + np.minimum(np.concatenate([spacing, [spacing[-1]]]) / 2, half)
+    edges = np.empty(2 * len(z))
+    edges[0::2], edges[1::2] = left, right
+    spread = np.ma.masked_all((image.shape[0], 2 * len(z) - 1))
+    spread[:, 0::2] = image
+    return edges, spread
+
+
 def _title(ds: Dataset, event: int) -> str:
     eid = int(ds.event_ids([event])[0])
     parts = [f"{ds.path.name}  event {event}" + (f" (id {eid})" if eid != event else "")]
@@ -110,7 +131,8 @@ def _render(ds: Dataset, event: int, images: list[np.ndarray], out: Path, dpi: i
             if len(z) < e.shape[1]:  # wider than the detector: fall back to plane numbers
                 z = np.arange(e.shape[1], dtype=np.float64)
             t = (np.arange(e.shape[0]) + 0.5 - minerva.N_STRIPS / 2) * minerva.STRIP_PITCH_MM
-            mesh = ax.pcolormesh(_edges(z), _edges(t), masked, norm=norm, cmap="viridis", shading="flat")
+            z_edges, cells = _plane_cells(z, masked)
+            mesh = ax.pcolormesh(z_edges, _edges(t), cells, norm=norm, cmap="viridis", shading="flat")
             ax.set_xlabel("z (mm)")
             ax.set_ylabel(f"{name.upper()} transverse (mm)" if ax is axes[0] else f"{name.upper()} (mm)")
             ax.tick_params(labelleft=True)
