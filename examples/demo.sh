@@ -30,6 +30,7 @@ echo "== 4. evaluate against the track-based baseline"
 nuclassify evaluate --model "$OUT/runs/conv4" --data "$OUT/test.h5" --per-segment --plots "$OUT/plots"
 
 echo "== 5. predict: CSV on stdout, first rows"
-nuclassify predict --model "$OUT/runs/conv4" --data "$OUT/test.h5" | head -5
+nuclassify -q predict --model "$OUT/runs/conv4" --data "$OUT/test.h5" > "$OUT/predictions.csv"
+head -5 "$OUT/predictions.csv"
 
 echo "== done: look at $OUT/event0.png and $OUT/plots/*.png"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -147,3 +148,33 @@ def test_models_command_does_not_import_keras():
             "try:\n    main(['models'])\nexcept SystemExit:\n    pass\n"
             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'heavy import'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_input_transform_log1p_compresses_scales_and_survives_save(tmp_path):
+    import keras
+
+    from nuclassify.models import build, load_model, load_spec
+
+    spec = load_spec("conv4")
+    assert spec["input_transform"] == "log1p"
+    shapes = {"x": (127, 50, 2), "u": (127, 25, 2), "v": (127, 25, 2)}
+    model = build(spec, shapes, 11)
+    layer = model.get_layer("x_log1p")
+    raw = np.array([[0.0, 1.0, -43.0, 16000.0]], dtype="float32")
+    out = keras.ops.convert_to_numpy(layer(raw))
+    np.testing.assert_allclose(out, np.sign(raw) * np.log1p(np.abs(raw)), rtol=1e-6)
+    assert out[0, 0] == 0.0 and out.max() < 10  # empty pixels stay empty; 16 us -> < 10
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = load_model(path)
+    batch = [np.random.default_rng(0).random((2, *shapes[v]), dtype=np.float32) * 1000 for v in ("x", "u", "v")]
+    np.testing.assert_allclose(again.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5)
+
+
+def test_unknown_input_transform_rejected():
+    from nuclassify.errors import SpecError
+    from nuclassify.models import load_spec, validate_spec
+
+    spec = dict(load_spec("epsilon"), input_transform="sqrt")
+    with pytest.raises(SpecError, match="input_transform"):
+        validate_spec(spec)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from nuclassify.cli.main import cli
 from nuclassify.errors import DataFileError, RunDirError, SpecError
+from nuclassify.models import load_model
 from nuclassify.training import TrainingDivergedError, fit, load_run, tf_config_from_ranks
 
 pytestmark = pytest.mark.slow
@@ -163,7 +164,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_minerva, tiny_sp
     assert meta["status"] == "stopped-nan" and meta["epochs_completed"] == 1
     assert not (out / "model.keras").exists()
     for name in ("last.keras", "best.keras", "resume/state.keras"):
-        model = keras.saving.load_model(out / name, compile=False)
+        model = load_model(out / name, compile=False)
         assert all(np.all(np.isfinite(np.asarray(w))) for w in model.get_weights()), name
 
 

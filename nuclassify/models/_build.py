@@ -89,17 +89,21 @@ def build(spec: dict, input_shapes: dict[str, tuple[int, int, int]], n_classes: 
     infos = walk_spec(spec, input_shapes, n_classes)
     l2 = spec.get("training", {}).get("l2")
     views = spec["views"]
+    from nuclassify.models._layers import INPUT_TRANSFORMS
+
     inputs = {v: keras.Input(tuple(int(d) for d in input_shapes[v]), name=v) for v in views}
+    transform = INPUT_TRANSFORMS[spec.get("input_transform", "none")]
+    fed = {v: transform(name=f"{_safe(v)}_log1p")(inputs[v]) if transform else inputs[v] for v in views}
     if spec.get("combine", "columns") == "join":
         height = max(int(input_shapes[v][0]) for v in views)
         padded = []
         for v in views:
             dh = height - int(input_shapes[v][0])
-            padded.append(kl.ZeroPadding2D(((0, dh), (0, 0)), name=f"pad_{_safe(v)}")(inputs[v]) if dh else inputs[v])
+            padded.append(kl.ZeroPadding2D(((0, dh), (0, 0)), name=f"pad_{_safe(v)}")(fed[v]) if dh else fed[v])
         column_in = {next(iter(spec["columns"])): kl.Concatenate(axis=2, name="join")(padded)
                      if len(padded) > 1 else padded[0]}
     else:
-        column_in = inputs
+        column_in = fed
     outs = []
     for col, layer_list in spec["columns"].items():
         x = column_in[col]
@@ -147,3 +151,12 @@ def make_optimizer(training: dict, learning_rate: Any = None) -> Any:
     if name == "adamw":
         return keras.optimizers.AdamW(lr)
     return keras.optimizers.Adam(lr)
+
+
+def load_model(path: str | Any, compile: bool = False) -> Any:  # noqa: A002 - Keras's own name
+    """Load a saved ``.keras`` model, with nuclassify's custom layers registered first."""
+    import keras
+
+    import nuclassify.models._layers  # noqa: F401 - registers the custom layers
+
+    return keras.saving.load_model(path, compile=compile)

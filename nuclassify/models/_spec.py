@@ -44,7 +44,9 @@ from nuclassify.errors import SpecError
 
 __all__ = ["LayerInfo", "walk_spec", "validate_spec", "check_spec_keys", "SPEC_KEYS", "LAYER_KEYS"]
 
-SPEC_KEYS = {"name", "description", "views", "combine", "columns", "merge", "head", "training", "default_inputs"}
+SPEC_KEYS = {"name", "description", "views", "combine", "columns", "merge", "head", "training", "default_inputs",
+             "input_transform"}
+INPUT_TRANSFORM_NAMES = ("none", "log1p")
 REQUIRED_KEYS = ("views", "columns", "head")
 TRAINING_KEYS = {"optimizer", "learning_rate", "batch_size", "l2", "momentum", "nesterov"}
 OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop", "nadam")
@@ -201,6 +203,9 @@ def check_spec_keys(spec: Any) -> None:
         raise SpecError(f"combine must be 'columns' or 'join'; received combine={combine!r}")
     if spec.get("merge", "concat") != "concat":
         raise SpecError(f"merge must be 'concat'; received merge={spec.get('merge')!r}")
+    if spec.get("input_transform", "none") not in INPUT_TRANSFORM_NAMES:
+        raise SpecError(f"input_transform must be one of {', '.join(INPUT_TRANSFORM_NAMES)}; "
+                        f"received input_transform={spec.get('input_transform')!r}")
     columns = spec["columns"]
     if not isinstance(columns, dict):
         raise SpecError("columns must be an object mapping a column name to its list of layers")

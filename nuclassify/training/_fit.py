@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nuclassify.errors import DataFileError, NuclassifyError, RunDirError, UsageError
+from nuclassify.models import load_model as _load_keras_model
 from nuclassify.training._distribute import DEFAULT_PORT, distribution_scope, mpi_world
 from nuclassify.training._feed import StreamSpec, make_feed
 from nuclassify.training._keeper import make_keeper, read_state
@@ -321,7 +322,7 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
         with distribution_scope(distribute, port=port) as dist:
             meta["distribution"] = {k: v for k, v in dist.items() if k != "tf_config"}
             if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
-                model = keras.saving.load_model(run_dir / "resume" / "state.keras", compile=True)
+                model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True)
             else:
                 model = build(spec, input_shapes, n_classes)
                 training = spec.get("training", {})

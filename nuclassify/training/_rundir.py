@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nuclassify.errors import RunDirError
+from nuclassify.models import load_model as _load_keras_model
 
 __all__ = ["RUN_FILES", "LoadedRun", "load_run", "prepare_run_dir", "file_digest", "write_json_atomic",
            "read_run_json", "save_model_atomic", "check_run_dir"]
@@ -201,10 +202,9 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
         spec = json.loads((run_dir / "spec.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise RunDirError(f"{run_dir}: spec.json missing or unreadable ({exc})") from exc
-    import keras
 
     try:
-        model = keras.saving.load_model(model_path, compile=False)
+        model = _load_keras_model(model_path, compile=False)
     except Exception as exc:  # noqa: BLE001 - any failure to read the zip is the user's file problem
         raise RunDirError(f"{model_path}: cannot load model ({type(exc).__name__}: {exc})") from exc
     return LoadedRun(model=model, spec=spec, meta=meta, path=run_dir)
