@@ -75,7 +75,9 @@ def test_non_empty_run_dir_is_refused_and_kept(tiny_minerva, tiny_spec, tmp_path
     proc = subprocess.run([sys.executable, "-m", "nuclassify", "train", "--data", str(tiny_minerva), "--arch",
                            str(spec_path), "--out", str(out)], capture_output=True, text=True, env=ENV)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("nuclassify: error: ")
+    # exactly one line: TensorFlow's native start-up chatter is muted without -v
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("nuclassify: error: ")
     assert "holds another run" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -94,3 +94,34 @@ def get_output(ctx: click.Context, json_mode: bool = False) -> Output:
     quiet = bool(getattr(state, "quiet", False))
     verbose = bool(getattr(state, "verbose", False))
     return Output(quiet=quiet, verbose=verbose, json_mode=json_mode)
+
+
+def start_backend_quietly(verbose: bool = False) -> None:
+    """Import Keras (and initialise TensorFlow's devices) with native stderr muted unless ``-v``.
+
+    TensorFlow 2.21's C++ layer prints start-up chatter ("oneDNN custom operations are on",
+    "Could not find cuda drivers", a cuInit failure on CPU machines) straight to file descriptor 2,
+    ignoring TF_CPP_MIN_LOG_LEVEL. Importing it once here, with fd 2 pointed at /dev/null, keeps
+    every command's stderr to one progress bar and its own messages. Python exceptions are not
+    hidden: fd 2 is restored before anything propagates.
+    """
+    if verbose:
+        return
+    import os
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 import numpy as np
 
-from nuclassify.cli._output import get_output
+from nuclassify.cli._output import get_output, start_backend_quietly
 from nuclassify.errors import UsageError
 
 TRACKFIT = "trackfit"
@@ -85,12 +85,9 @@ def load_predictor(spec: str, dataset: Any, target: str | None = None) -> Predic
         return Predictor(TRACKFIT, lambda views: (lambda r: (r.probabilities, r.z))(tf.predict(views)),
                          "segment", list(dataset.class_names("segment")), True)
     from nuclassify.evaluation import check_model_data
+    from nuclassify.training import load_run
 
-    try:
-        from nuclassify.training import load_run
-    except ImportError:  # the package may not re-export it yet
-        from nuclassify.training._rundir import load_run
-
+    start_backend_quietly(_verbose())
     run = load_run(spec)
     meta = run.meta
     run_target = check_model_data(meta, dataset, spec)
@@ -147,3 +144,9 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
             else:
                 n = write_predictions_h5(output, rows, pred.class_names, pred.has_z, overwrite=overwrite)
     out.info(f"wrote {n} rows" + (f" to {output}" if output else ""))
+
+
+def _verbose() -> bool:
+    """The global -v flag of the running command (False outside a Click context)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(getattr(ctx.find_root().obj, "verbose", False)) if ctx is not None else False

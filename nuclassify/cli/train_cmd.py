@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from nuclassify.cli._output import get_output
+from nuclassify.cli._output import get_output, start_backend_quietly
 
 
 @click.command("train")
@@ -57,6 +57,7 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
     from nuclassify.training import fit
 
     output = get_output(ctx, json_mode)
+    start_backend_quietly(output.verbose)
     # Keras writes its progress bar to stdout; keep stdout for the result.
     with contextlib.redirect_stdout(sys.stderr):
         result = fit(arch, data, valid=valid, valid_fraction=valid_fraction, out_dir=out, epochs=epochs,
