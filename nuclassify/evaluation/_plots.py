@@ -61,7 +61,7 @@ def _confusion(plt, ev: ModelEvaluation, path: Path) -> Path:
     ax.set_xlabel(f"predicted {what}")
     ax.set_ylabel(f"true {what}")
     ax.set_title(f"{ev.name}: confusion (% of true class), acc {100 * ev.tally.accuracy:.1f}%")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
     _save(fig, path)
     plt.close(fig)
     return path
