@@ -81,11 +81,16 @@ def _segments(plt, ev: ModelEvaluation, baseline: ModelEvaluation | None, path: 
     names = [f"{s}\n{'T' + str(SEGMENT_TARGET[s]) if SEGMENT_TARGET[s] else '-'}" for s in SEGMENT_Z_ORDER]
     ax.set_xticks(x, names)
     ax.set_xlabel("segment (upstream -> downstream), target")
+    return _finish_accuracy_plot(plt, fig, ax, "per-segment accuracy", path)
+
+
+def _finish_accuracy_plot(plt, fig, ax, title: str, path: Path) -> Path:
+    """Shared accuracy axis (0-100 % with head-room for the legend), title, atomic save."""
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 118)
     ax.set_yticks(range(0, 101, 20))
     ax.legend(loc="upper center", ncol=2, frameon=False)
-    ax.set_title("per-segment accuracy")
+    ax.set_title(title)
     _save(fig, path)
     plt.close(fig)
     return path
@@ -108,14 +113,7 @@ def _vs_z(plt, ev: ModelEvaluation, baseline: ModelEvaluation | None, path: Path
     for edge in SEGMENT_UPPER_Z_MM:
         ax.axvline(edge, color="0.8", lw=0.6, ls=":")
     ax.set_xlabel("true vertex z (mm); dotted: segment edges")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 118)
-    ax.set_yticks(range(0, 101, 20))
-    ax.legend(loc="upper center", ncol=2, frameon=False)
-    ax.set_title("accuracy against true vertex z (targets shaded)")
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return _finish_accuracy_plot(plt, fig, ax, "accuracy against true vertex z (targets shaded)", path)
 
 
 def _eff_pur(plt, ev: ModelEvaluation, path: Path) -> Path:
