@@ -1,12 +1,18 @@
 """Feeding Keras from an HDF5 file: a PyDataset over the data layer's batches, read ahead by a thread.
 
-Batch ``i`` of epoch ``e`` is a pure function of (seed, e, i): the data layer's shuffle depends
-only on (seed, epoch). So a resumed run can start mid-epoch at exactly the batch after the last
-checkpoint, and a peek by Keras (for the input signature) costs one re-read, not a wrong order.
+Item ``i`` of a feed is a pure function of its index: it is batch ``(start + i) mod n`` of epoch
+``epoch + (start + i) // n`` (``n`` steps per epoch), and the data layer's shuffle depends only on
+(seed, epoch). So
 
-A background thread reads and densifies the batches of the current epoch in order into a bounded
-queue while the model trains, so reading overlaps compute; the TensorFlow backend adds its own
-``tf.data`` prefetch on top.
+- a resumed run starts mid-epoch at exactly the batch after the last checkpoint;
+- Keras may peek at items (for the input signature), restart its iterator (``reset``) or read
+  ahead across an epoch boundary (``tf.data`` prefetch) without changing what any step sees;
+- a training feed is endless and ``fit`` gets ``steps_per_epoch``, so one Keras iterator runs
+  through all epochs without a stall at each epoch start.
+
+A background thread reads and densifies the batches in order into a bounded queue while the
+model trains, so reading overlaps compute. Asking for an item out of order (a peek, a restart)
+restarts the thread there.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import itertools
 import math
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,34 +44,39 @@ class StreamSpec:
         self.n_steps = math.ceil(len(indices) / self.batch_size)
         self._pick = [list(ds.view_names).index(v) for v in self.views]
 
-    def stream(self, epoch: int, start: int, sparse: bool = False) -> Any:
+    def stream(self, epoch: int, start: int, sparse: bool = False) -> Iterator[tuple[dict, np.ndarray]]:
         """Batches ``start, start+1, ...`` of ``epoch`` as (dict view -> array, labels).
 
         With ``sparse`` each view is a :class:`~nuclassify.data.SparseImages` hit list instead.
         """
         read = self.ds.sparse_batches if sparse else self.ds.batches
         it = read(self.batch_size, target=self.target, indices=self.indices, shuffle=self.shuffle,
-                             seed=self.seed, epoch=epoch, drop_remainder=False, with_labels=True)
+                  seed=self.seed, epoch=epoch, drop_remainder=False, with_labels=True)
         for xs, y in itertools.islice(it, start, None):
             yield {v: xs[k] for v, k in zip(self.views, self._pick, strict=True)}, y
 
+    def endless(self, epoch: int, start: int) -> Iterator[tuple[dict, np.ndarray]]:
+        """Batches from ``start`` of ``epoch`` on, running on into the following epochs forever."""
+        yield from self.stream(epoch, start)
+        for later in itertools.count(epoch + 1):
+            yield from self.stream(later, 0)
+
 
 class _Reader:
-    """One epoch's batches, read in order by a daemon thread into a bounded queue."""
+    """Batches from one position on, read in order by a daemon thread into a bounded queue."""
 
     _DONE = object()
 
-    def __init__(self, spec: StreamSpec, epoch: int, start: int, depth: int) -> None:
-        self.epoch, self.next = epoch, start
+    def __init__(self, batches: Iterator, position: int, depth: int) -> None:
+        self.next = position
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(spec, epoch, start), daemon=True,
-                                        name=f"nuclassify-feed-e{epoch}")
+        self._thread = threading.Thread(target=self._run, args=(batches,), daemon=True, name="nuclassify-feed")
         self._thread.start()
 
-    def _run(self, spec: StreamSpec, epoch: int, start: int) -> None:
+    def _run(self, batches: Iterator) -> None:
         try:
-            for item in spec.stream(epoch, start):
+            for item in batches:
                 while not self._stop.is_set():
                     try:
                         self._q.put(item, timeout=0.1)
@@ -79,9 +90,15 @@ class _Reader:
             self._q.put(exc)
 
     def get(self) -> Any:
-        item = self._q.get()
+        while True:
+            try:
+                item = self._q.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if self._stop.is_set():
+                    raise IndexError(f"feed closed before batch {self.next}") from None
         if item is self._DONE:
-            raise IndexError(f"epoch {self.epoch} has no batch {self.next}")
+            raise IndexError(f"no batch {self.next}")
         if isinstance(item, BaseException):
             raise item
         self.next += 1
@@ -91,56 +108,58 @@ class _Reader:
         self._stop.set()
 
 
-def make_feed(spec: StreamSpec, *, epoch: int, start_step: int = 0, depth: int = 6,
+def make_feed(spec: StreamSpec, *, epoch: int, start_step: int = 0, endless: bool = True, depth: int = 6,
               class_weight: dict[int, float] | None = None) -> Any:
-    """A ``keras.utils.PyDataset`` of ``spec``'s batches starting at ``epoch`` (and ``start_step``).
+    """A ``keras.utils.PyDataset`` of ``spec``'s batches from ``start_step`` of ``epoch`` on.
 
-    ``start_step`` skips the first batches of the first epoch only (resume mid-epoch): that epoch
-    is then shorter, so it is run by its own ``fit`` call; later epochs use ``start_step=0``.
+    ``endless`` (training): the feed runs on through later epochs and has no length; pass
+    ``steps_per_epoch`` to ``fit`` (``spec.n_steps - start_step`` for a resumed partial epoch,
+    which therefore gets its own ``fit`` call, and ``spec.n_steps`` after it). Otherwise
+    (validation) the feed is the ``spec.n_steps - start_step`` batches of that one epoch.
     """
     import keras
+
+    n = spec.n_steps
+    weights = None
+    if class_weight:
+        weights = np.array([class_weight.get(c, 1.0) for c in range(max(class_weight) + 1)], dtype=np.float32)
 
     class _Feed(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch = epoch
-            self.start = start_step
             self._reader: _Reader | None = None
             self._lock = threading.Lock()
-            self._weights = None
-            if class_weight:
-                k = max(class_weight) + 1
-                self._weights = np.array([class_weight.get(c, 1.0) for c in range(k)], dtype=np.float32)
+
+        @property
+        def num_batches(self) -> int | None:
+            return None if endless else n - start_step
 
         def __len__(self) -> int:
-            return spec.n_steps - self.start
+            return n - start_step
+
+        def _open(self, i: int) -> _Reader:
+            position = start_step + i
+            batches = (spec.endless(epoch + position // n, position % n) if endless
+                       else spec.stream(epoch, position))
+            return _Reader(batches, i, depth)
 
         def __getitem__(self, i: int) -> tuple:
-            if i >= len(self):
+            if not endless and i >= n - start_step:
                 raise IndexError(i)
             with self._lock:
-                r = self._reader
-                if r is None or r.epoch != self.epoch or r.next != i + self.start:
-                    if r is not None:
-                        r.close()
-                    r = self._reader = _Reader(spec, self.epoch, i + self.start, depth)
-                x, y = r.get()
-            if self._weights is not None:
-                return x, y, self._weights[y]
+                if self._reader is None or self._reader.next != i:
+                    if self._reader is not None:
+                        self._reader.close()
+                    self._reader = self._open(i)
+                x, y = self._reader.get()
+            if weights is not None:
+                return x, y, weights[y]
             return x, y
 
-        def on_epoch_end(self) -> None:
-            with self._lock:
-                if self._reader is not None:
-                    self._reader.close()
-                    self._reader = None
-                self.epoch += 1
-                self.start = 0
-
         def close(self) -> None:
-            with self._lock:
-                if self._reader is not None:
-                    self._reader.close()
-                    self._reader = None
+            """Stop the read-ahead thread (without waiting for a batch being handed out)."""
+            reader = self._reader
+            if reader is not None:
+                reader.close()
 
     return _Feed()

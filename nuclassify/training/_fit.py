@@ -407,10 +407,10 @@ def _run_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec |
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
         cbs += list(extra_callbacks or [])
         feed = make_feed(train_stream, epoch=epoch, start_step=start_step, class_weight=weights)
-        vfeed = make_feed(valid_stream, epoch=0) if valid_stream is not None else None
+        vfeed = make_feed(valid_stream, epoch=0, endless=False) if valid_stream is not None else None
         try:
             model.fit(feed, validation_data=vfeed, epochs=last, initial_epoch=epoch, callbacks=cbs,
-                      verbose=0 if quiet else 1, shuffle=False)
+                      steps_per_epoch=train_stream.n_steps - start_step, verbose=0 if quiet else 1, shuffle=False)
         finally:
             feed.close()
             if vfeed is not None:
