@@ -59,3 +59,52 @@ def test_jax_loop_engine_mixed_precision(tiny_minerva, tiny_spec, tmp_path):
     rows = (out / "history.csv").read_text().splitlines()
     assert len(rows) == 3 and "val_loss" in rows[0]
     assert json.loads((out / "run.json").read_text())["engine"] == "jax-loop"
+
+
+def test_jax_data_parallel_on_two_devices(tiny_minerva, tiny_spec, tmp_path):
+    """--distribute on JAX shards every batch over 2 (host) devices; short final batches are left out."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    spec_path = tmp_path / "tiny.json"
+    spec_path.write_text(json.dumps(tiny_spec))
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    base = [sys.executable, "-m", "nuclassify", "train", "--data", str(tiny_minerva), "--arch", str(spec_path),
+            "--epochs", "1", "--valid-fraction", "0.25", "--distribute"]
+    # 72 training events, batch 20: 3 full batches and a short one of 12, which is left out.
+    out = tmp_path / "run"
+    proc = subprocess.run([*base, "--out", str(out), "--batch-size", "20", "--json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    dist = json.loads((out / "run.json").read_text())["distribution"]
+    assert dist["strategy"] == "DataParallel" and dist["replicas"] == 2
+    assert dist["events_per_epoch"] == {"train": 60, "valid": 20}
+    # A batch that does not split over the devices is refused in one line, and leaves no run behind.
+    bad = tmp_path / "bad"
+    proc = subprocess.run([*base, "--out", str(bad), "--batch-size", "15"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert "does not split evenly over 2 replicas" in proc.stderr.strip().splitlines()[-1]
+    assert not bad.exists()
+
+
+def test_tf_mirrored_strategy_on_two_devices(tiny_minerva, tiny_spec, tmp_path):
+    """MirroredStrategy over two logical CPU devices trains and records its replicas."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")
+    script = f"""
+import json, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from nuclassify.training import fit
+r = fit({tiny_spec!r}, {str(tiny_minerva)!r}, out_dir={str(tmp_path / "run")!r}, epochs=2, batch_size=16,
+        valid_fraction=0.25, distribute=True, quiet=True)
+print(json.dumps({{"dist": r.meta["distribution"], "epochs": r.epochs_completed}}))
+"""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["epochs"] == 2
+    assert got["dist"]["strategy"] == "MirroredStrategy" and got["dist"]["replicas"] == 2
+    assert got["dist"]["events_per_epoch"] == {"train": 64, "valid": 16}

@@ -92,7 +92,8 @@ def distribution_scope(distribute: bool, *, port: int = DEFAULT_PORT) -> Any:
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
             index = int(config.get("task", {}).get("index", 0))
             info = {"strategy": "MultiWorkerMirroredStrategy", "chief": index == 0, "rank": index,
-                    "size": len(config.get("cluster", {}).get("worker", [])), "tf_config": config}
+                    "size": len(config.get("cluster", {}).get("worker", [])), "tf_config": config,
+                    "replicas": strategy.num_replicas_in_sync}
         else:
             strategy = tf.distribute.MirroredStrategy()
             info = {"strategy": "MirroredStrategy", "chief": True, "rank": 0, "size": 1,
@@ -105,8 +106,9 @@ def distribution_scope(distribute: bool, *, port: int = DEFAULT_PORT) -> Any:
         previous = keras.distribution.distribution()
         keras.distribution.set_distribution(dist)
         try:
-            yield {"strategy": "DataParallel", "chief": True, "rank": 0, "size": 1,
-                   "devices": len(keras.distribution.list_devices())}
+            devices = len(keras.distribution.list_devices())
+            yield {"strategy": "DataParallel", "chief": True, "rank": 0, "size": 1, "devices": devices,
+                   "replicas": devices}
         finally:
             keras.distribution.set_distribution(previous)
         return

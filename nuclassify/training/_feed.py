@@ -30,10 +30,15 @@ __all__ = ["make_feed", "StreamSpec"]
 
 
 class StreamSpec:
-    """What to stream: a dataset, its events, and how (batch size, target, shuffle seed)."""
+    """What to stream: a dataset, its events, and how (batch size, target, shuffle seed).
+
+    ``drop_remainder`` leaves out a final short batch: data-parallel training splits every batch
+    evenly over the replicas, which a short batch may not allow. With a shuffled stream each
+    epoch leaves out different events.
+    """
 
     def __init__(self, ds: Any, indices: np.ndarray, batch_size: int, target: str, views: Sequence[str],
-                 shuffle: bool, seed: int) -> None:
+                 shuffle: bool, seed: int, drop_remainder: bool = False) -> None:
         self.ds = ds
         self.indices = indices
         self.batch_size = int(batch_size)
@@ -41,7 +46,9 @@ class StreamSpec:
         self.views = list(views)
         self.shuffle = shuffle
         self.seed = seed
-        self.n_steps = math.ceil(len(indices) / self.batch_size)
+        self.drop_remainder = drop_remainder
+        self.n_steps = (len(indices) // self.batch_size if drop_remainder
+                        else math.ceil(len(indices) / self.batch_size))
         self._pick = [list(ds.view_names).index(v) for v in self.views]
 
     def stream(self, epoch: int, start: int, sparse: bool = False) -> Iterator[tuple[dict, np.ndarray]]:
@@ -51,7 +58,7 @@ class StreamSpec:
         """
         read = self.ds.sparse_batches if sparse else self.ds.batches
         it = read(self.batch_size, target=self.target, indices=self.indices, shuffle=self.shuffle,
-                  seed=self.seed, epoch=epoch, drop_remainder=False, with_labels=True)
+                  seed=self.seed, epoch=epoch, drop_remainder=self.drop_remainder, with_labels=True)
         for xs, y in itertools.islice(it, start, None):
             yield {v: xs[k] for v, k in zip(self.views, self._pick, strict=True)}, y
 

@@ -20,6 +20,7 @@ from nuclassify.training._feed import StreamSpec, make_feed
 from nuclassify.training._keeper import make_keeper, read_state
 from nuclassify.training._rundir import (
     check_run_dir,
+    discard_unstarted_run,
     file_digest,
     prepare_run_dir,
     read_run_json,
@@ -207,6 +208,7 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
         backend = keras.backend.backend()
         if engine == "jax-loop" and backend != "jax":
             raise UsageError(f"engine jax-loop needs KERAS_BACKEND=jax (backend is {backend})")
+        created = not Path(out_dir).exists()
         run_dir = prepare_run_dir(out_dir, resume=resume, overwrite=overwrite)
         meta = {
             "arch": arch, "target": target, "views": views,
@@ -246,15 +248,19 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
         meta["epochs_completed"] = state["epochs_completed"] if state else 0
         write_json_atomic(run_dir / "run.json", meta)
         keras.utils.set_random_seed(seed)
-        result = _train(spec=spec, meta=meta, state=state, run_dir=run_dir, train_ds=train_ds, valid_ds=valid_ds,
-                        train_idx=train_idx, valid_idx=valid_idx, labels=labels, n_classes=n_classes,
-                        input_shapes=input_shapes, batch_size=batch_size, epochs=epochs, seed=seed,
-                        precision=precision, early_stopping=early_stopping, lr_schedule=lr_schedule,
-                        class_weights=class_weights, distribute=distribute, quiet=quiet,
-                        backup_every=backup_every, backup_seconds=backup_seconds, engine=engine, port=port,
-                        extra_callbacks=callbacks,
-                        build=build, make_optimizer=make_optimizer, started=started, t_start=t_start)
-        return result
+        try:
+            return _train(spec=spec, meta=meta, state=state, run_dir=run_dir, train_ds=train_ds, valid_ds=valid_ds,
+                          train_idx=train_idx, valid_idx=valid_idx, labels=labels, n_classes=n_classes,
+                          input_shapes=input_shapes, batch_size=batch_size, epochs=epochs, seed=seed,
+                          precision=precision, early_stopping=early_stopping, lr_schedule=lr_schedule,
+                          class_weights=class_weights, distribute=distribute, quiet=quiet,
+                          backup_every=backup_every, backup_seconds=backup_seconds, engine=engine, port=port,
+                          extra_callbacks=callbacks,
+                          build=build, make_optimizer=make_optimizer, started=started, t_start=t_start)
+        except UsageError:  # found only once the devices are known (e.g. batch vs replicas): nothing ran
+            if not resume:
+                discard_unstarted_run(run_dir, created=created)
+            raise
     finally:
         train_ds.close()
         if valid_ds is not None and valid_ds is not train_ds:
@@ -294,13 +300,8 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
     import keras
 
     backend = meta["backend"]
-    views = meta["views"]
-    train_stream = StreamSpec(train_ds, train_idx, batch_size, meta["target"], views, shuffle=True, seed=seed)
-    valid_stream = (StreamSpec(valid_ds, valid_idx, batch_size, meta["target"], views, shuffle=False, seed=seed)
-                    if valid_ds is not None and len(valid_idx) else None)
-    steps = train_stream.n_steps
     weights = _balanced_weights(labels, n_classes) if class_weights == "balanced" else None
-    monitor = "val_loss" if valid_stream is not None else "loss"
+    monitor = "val_loss" if valid_ds is not None and len(valid_idx) else "loss"
     first_epoch = state["epoch"] if state else 0
     start_step = state["step"] if state else 0
     if state is None:
@@ -319,8 +320,13 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
         write_json_atomic(run_dir / "run.json", meta)
 
     try:
+        # The whole of training runs inside the scope: JAX's DataParallel shards batches only while it
+        # is the current distribution, not just while the model is built.
         with distribution_scope(distribute, port=port) as dist:
             meta["distribution"] = {k: v for k, v in dist.items() if k != "tf_config"}
+            train_stream, valid_stream = _streams(train_ds, train_idx, valid_ds, valid_idx, batch_size, meta, seed,
+                                                  replicas=int(dist.get("replicas", 1)))
+            steps = train_stream.n_steps
             if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
                 model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True)
             else:
@@ -331,21 +337,21 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
                     lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps))
                 model.compile(optimizer=make_optimizer(training, lr), loss="sparse_categorical_crossentropy",
                               metrics=["accuracy"])
-        if engine == "jax-loop":
-            from nuclassify.training._jaxloop import run_jax_loop
+            if engine == "jax-loop":
+                from nuclassify.training._jaxloop import run_jax_loop
 
-            stopped_early, nan = run_jax_loop(
-                model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
-                first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
-                backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
-                on_epoch=on_epoch, precision=precision, backup_seconds=backup_seconds)
-        else:
-            stopped_early, nan = _run_fit(
-                model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
-                first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
-                backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
-                on_epoch=on_epoch, lr_schedule=lr_schedule, backend=backend, extra_callbacks=extra_callbacks,
-                events=len(train_idx), backup_seconds=backup_seconds)
+                stopped_early, nan = run_jax_loop(
+                    model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
+                    first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
+                    backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
+                    on_epoch=on_epoch, precision=precision, backup_seconds=backup_seconds)
+            else:
+                stopped_early, nan = _run_fit(
+                    model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
+                    first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
+                    backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
+                    on_epoch=on_epoch, lr_schedule=lr_schedule, backend=backend, extra_callbacks=extra_callbacks,
+                    events=min(len(train_idx), steps * batch_size), backup_seconds=backup_seconds)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if not _tensorboard_ok(backend) or engine != "fit":
@@ -378,6 +384,36 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
                      valid_events=0 if valid_idx is None else len(valid_idx),
                      events_per_s=meta["events_per_s"] or math.nan, elapsed_s=session["seconds"],
                      stopped_early=stopped_early, meta=meta)
+
+
+def _streams(train_ds: Any, train_idx: np.ndarray, valid_ds: Any, valid_idx: np.ndarray | None, batch_size: int,
+             meta: dict, seed: int, replicas: int) -> tuple[StreamSpec, StreamSpec | None]:
+    """The training and validation streams; with several replicas every batch must split evenly.
+
+    Data-parallel steps split each batch over the replicas, so the batch size must be a multiple
+    of their number and short final batches are left out (of validation too: its figures then
+    cover all but fewer than one batch of events, recorded in run.json).
+    """
+    many = replicas > 1
+    if many and batch_size % replicas:
+        raise UsageError(f"--batch-size {batch_size} does not split evenly over {replicas} replicas: "
+                         f"use a multiple of {replicas}")
+    train = StreamSpec(train_ds, train_idx, batch_size, meta["target"], meta["views"], shuffle=True, seed=seed,
+                       drop_remainder=many)
+    if train.n_steps == 0:
+        raise UsageError(f"{len(train_idx)} training events do not fill one batch of {batch_size} on "
+                         f"{replicas} replicas: lower --batch-size")
+    valid = None
+    if valid_ds is not None and valid_idx is not None and len(valid_idx):
+        valid = StreamSpec(valid_ds, valid_idx, batch_size, meta["target"], meta["views"], shuffle=False, seed=seed,
+                           drop_remainder=many)
+        if valid.n_steps == 0:
+            raise UsageError(f"{len(valid_idx)} validation events do not fill one batch of {batch_size} on "
+                             f"{replicas} replicas: lower --batch-size or validate on more events")
+    if many:
+        meta["distribution"]["events_per_epoch"] = {
+            "train": train.n_steps * batch_size, "valid": valid.n_steps * batch_size if valid else 0}
+    return train, valid
 
 
 def _run_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec | None, state: dict, run_dir: Path,

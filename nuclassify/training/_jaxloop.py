@@ -221,7 +221,7 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
                     vs += np.asarray(eval_step(st[0], st[1], packed, y, w))
             finally:
                 vfeed.close()
-            nv = len(valid_stream.indices)
+            nv = min(len(valid_stream.indices), valid_stream.n_steps * valid_stream.batch_size)
             row.update(val_accuracy=float(vs[1] / nv), val_loss=float(vs[0] / nv))
         row.update(seconds=round(elapsed, 3), events_per_s=round(seen / max(elapsed, 1e-9), 1))
         if start_step:

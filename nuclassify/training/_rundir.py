@@ -34,8 +34,8 @@ from nuclassify._fileio import atomic_output
 from nuclassify.errors import RunDirError
 from nuclassify.models import load_model as _load_keras_model
 
-__all__ = ["RUN_FILES", "LoadedRun", "load_run", "prepare_run_dir", "file_digest", "write_json_atomic",
-           "read_run_json", "save_model_atomic", "check_run_dir"]
+__all__ = ["RUN_FILES", "LoadedRun", "load_run", "prepare_run_dir", "discard_unstarted_run", "file_digest",
+           "write_json_atomic", "read_run_json", "save_model_atomic", "check_run_dir"]
 
 RUN_FILES = ("run.json", "spec.json", "model.keras", "best.keras", "last.keras", "history.csv", "logs", "resume")
 _WHOLE_HASH_LIMIT = 4 << 30
@@ -140,6 +140,23 @@ def prepare_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool
             shutil.rmtree(target) if target.is_dir() else target.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def discard_unstarted_run(run_dir: Path, *, created: bool) -> None:
+    """Remove what a run wrote before it turned out it could not start (a set-up error).
+
+    Only for a new run that has no checkpoint yet, so that the corrected command is not refused
+    for a RUN_DIR that "holds another run". ``created``: this run made the folder, so an empty
+    one is removed too.
+    """
+    if (run_dir / "resume" / "state.keras").exists():
+        return
+    for name in RUN_FILES:
+        target = run_dir / name
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
 
 
 @dataclass
