@@ -4,10 +4,18 @@ Keras is imported only inside the functions, so importing this package stays che
 """
 
 from nuclassify.training._distribute import mpi_world, tf_config_from_mpi, tf_config_from_ranks
-from nuclassify.training._fit import ENGINES, LR_SCHEDULES, PRECISIONS, FitResult, TrainingDivergedError, fit
+from nuclassify.training._fit import (
+    ENGINES,
+    LR_SCHEDULES,
+    PRECISIONS,
+    FitResult,
+    TrainingDivergedError,
+    TrainingError,
+    fit,
+)
 from nuclassify.training._rundir import RUN_FILES, LoadedRun, file_digest, load_run
 
 __all__ = [
-    "fit", "FitResult", "TrainingDivergedError", "load_run", "LoadedRun", "RUN_FILES", "file_digest",
+    "fit", "FitResult", "TrainingDivergedError", "TrainingError", "load_run", "LoadedRun", "RUN_FILES", "file_digest",
     "tf_config_from_ranks", "tf_config_from_mpi", "mpi_world", "PRECISIONS", "LR_SCHEDULES", "ENGINES",
 ]

@@ -22,7 +22,8 @@ from typing import Any
 
 from nuclassify.errors import UsageError
 
-__all__ = ["mpi_world", "tf_config_from_ranks", "tf_config_from_mpi", "distribution_scope", "DEFAULT_PORT"]
+__all__ = ["mpi_world", "worker_rank", "tf_config_from_ranks", "tf_config_from_mpi", "distribution_scope",
+           "DEFAULT_PORT"]
 
 DEFAULT_PORT = 23456
 _MPI_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
@@ -41,6 +42,18 @@ def mpi_world() -> tuple[int, int]:
         raise UsageError("launched under MPI with several ranks but mpi4py is not installed "
                          "(pip install 'nuclassify[mpi]')") from exc
     return MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+
+
+def worker_rank() -> tuple[int, int]:
+    """(rank, size) of this process among the training workers: from TF_CONFIG when it is set
+    (a cluster launched without MPI), else from the MPI launch, else (0, 1)."""
+    if "TF_CONFIG" in os.environ:
+        try:
+            config = json.loads(os.environ["TF_CONFIG"])
+            return int(config["task"]["index"]), len(config["cluster"]["worker"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"TF_CONFIG is not a valid worker cluster description ({exc})") from exc
+    return mpi_world()
 
 
 def tf_config_from_ranks(hosts: list[str], rank: int, port: int = DEFAULT_PORT) -> dict:

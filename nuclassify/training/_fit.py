@@ -15,7 +15,7 @@ import numpy as np
 
 from nuclassify.errors import DataFileError, NuclassifyError, RunDirError, UsageError
 from nuclassify.models import load_model as _load_keras_model
-from nuclassify.training._distribute import DEFAULT_PORT, distribution_scope, mpi_world
+from nuclassify.training._distribute import DEFAULT_PORT, distribution_scope, worker_rank
 from nuclassify.training._feed import StreamSpec, make_feed
 from nuclassify.training._keeper import make_keeper, read_state
 from nuclassify.training._rundir import (
@@ -27,7 +27,7 @@ from nuclassify.training._rundir import (
     write_json_atomic,
 )
 
-__all__ = ["fit", "FitResult", "TrainingDivergedError", "PRECISIONS", "LR_SCHEDULES", "ENGINES"]
+__all__ = ["fit", "FitResult", "TrainingDivergedError", "TrainingError", "PRECISIONS", "LR_SCHEDULES", "ENGINES"]
 
 PRECISIONS = ("fp32", "mixed")
 LR_SCHEDULES = ("none", "cosine", "plateau")
@@ -37,6 +37,10 @@ _PACKAGES = ("keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "h5py")
 
 class TrainingDivergedError(NuclassifyError):
     """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+
+
+class TrainingError(NuclassifyError):
+    """Training could not run: the backend failed in a way that the user can act on."""
 
 
 @dataclass
@@ -172,7 +176,7 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
     spec = load_spec(spec) if isinstance(spec, (str, Path)) else validate_spec(spec)
     arch = str(spec.get("name", "custom"))
     if distribute:
-        rank, size = mpi_world()
+        rank, size = worker_rank()
         if rank > 0:  # MultiWorkerMirroredStrategy: every rank saves; only rank 0 writes RUN_DIR itself
             out_dir = Path(f"{out_dir}.workers") / f"rank-{rank}"
             out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -257,7 +261,7 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
                           backup_every=backup_every, backup_seconds=backup_seconds, engine=engine, port=port,
                           extra_callbacks=callbacks,
                           build=build, make_optimizer=make_optimizer, started=started, t_start=t_start)
-        except UsageError:  # found only once the devices are known (e.g. batch vs replicas): nothing ran
+        except (UsageError, TrainingError):  # found only once the devices are known: nothing was trained
             if not resume:
                 discard_unstarted_run(run_dir, created=created)
             raise
@@ -447,6 +451,14 @@ def _run_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec |
         try:
             model.fit(feed, validation_data=vfeed, epochs=last, initial_epoch=epoch, callbacks=cbs,
                       steps_per_epoch=train_stream.n_steps - start_step, verbose=0 if quiet else 1, shuffle=False)
+        except ValueError as exc:
+            strategy = type(getattr(model, "distribute_strategy", None)).__name__
+            if strategy.startswith("CollectiveAllReduceStrategy") or strategy.startswith("MultiWorker"):
+                raise TrainingError(
+                    "multi-worker training failed inside Keras: Keras 3's fit() does not work with "
+                    "tf.distribute.MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388; here: "
+                    f"{str(exc).splitlines()[0][:160]}). Train on one node with --distribute instead") from exc
+            raise
         finally:
             feed.close()
             if vfeed is not None:
