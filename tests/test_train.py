@@ -115,6 +115,47 @@ def test_resume_after_interruption_continues_mid_epoch(tiny_minerva, tiny_spec, 
         fit(other, tiny_minerva, out_dir=out, epochs=4, quiet=True, resume=True)
 
 
+@pytest.mark.parametrize("when", ["mid-epoch", "epoch-end"])
+def test_sigterm_saves_the_step_and_resume_finishes(tiny_minerva, tiny_spec, tmp_path, when):
+    """SIGTERM (a batch system's notice) stops at the end of the current batch with the checkpoint there."""
+    import signal
+
+    from nuclassify.training import TrainingInterrupted
+
+    keras = _keras_tf()
+
+    class Term(keras.callbacks.Callback):
+        epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if when == "mid-epoch" and self.epoch == 1 and batch == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+            if when == "epoch-end" and self.epoch == 0 and batch == self.params["steps"] - 1:
+                os.kill(os.getpid(), signal.SIGTERM)  # during the last batch: the epoch completes first
+
+    out = tmp_path / "run"
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted, match="--resume") as info:
+        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, callbacks=[Term()])
+    assert info.value.exit_code == 130
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is fit's only while it runs
+    state = json.loads((out / "resume" / "state.json").read_text())
+    meta = json.loads((out / "run.json").read_text())
+    # The keeper runs before Term, so it sees the request one batch later (batch 3 done -> step 4).
+    want = (1, 4) if when == "mid-epoch" else (1, 0)
+    assert (state["epoch"], state["step"]) == want and "interrupted" not in state
+    assert meta["status"] == "interrupted" and meta["epochs_completed"] == 1
+    assert (meta["interrupted_at"]["epoch"], meta["interrupted_at"]["step"]) == want
+    assert len((out / "history.csv").read_text().splitlines()) == 2  # header + epoch 0 only
+    result = fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, resume=True)
+    assert [r["epoch"] for r in result.history] == [0, 1, 2]
+    assert result.history[1].get("resumed_at_step", 0) == want[1]
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
 def test_kill_9_mid_epoch_then_resume(tiny_minerva, tiny_spec, tmp_path):
     _keras_tf()
     out = tmp_path / "run"

@@ -11,11 +11,13 @@ from nuclassify.training._fit import (
     FitResult,
     TrainingDivergedError,
     TrainingError,
+    TrainingInterrupted,
     fit,
 )
 from nuclassify.training._rundir import RUN_FILES, LoadedRun, file_digest, load_run
 
 __all__ = [
-    "fit", "FitResult", "TrainingDivergedError", "TrainingError", "load_run", "LoadedRun", "RUN_FILES", "file_digest",
+    "fit", "FitResult", "TrainingDivergedError", "TrainingError", "TrainingInterrupted", "load_run", "LoadedRun",
+    "RUN_FILES", "file_digest",
     "tf_config_from_ranks", "tf_config_from_mpi", "mpi_world", "PRECISIONS", "LR_SCHEDULES", "ENGINES",
 ]

@@ -17,6 +17,7 @@ from nuclassify.errors import DataFileError, NuclassifyError, RunDirError, Usage
 from nuclassify.models import load_model as _load_keras_model
 from nuclassify.training._distribute import DEFAULT_PORT, distribution_scope, worker_rank
 from nuclassify.training._feed import StreamSpec, make_feed
+from nuclassify.training._interrupt import TrainingInterrupted, stop_on_signals
 from nuclassify.training._keeper import make_keeper, read_state
 from nuclassify.training._rundir import (
     check_run_dir,
@@ -27,7 +28,8 @@ from nuclassify.training._rundir import (
     write_json_atomic,
 )
 
-__all__ = ["fit", "FitResult", "TrainingDivergedError", "TrainingError", "PRECISIONS", "LR_SCHEDULES", "ENGINES"]
+__all__ = ["fit", "FitResult", "TrainingDivergedError", "TrainingError", "TrainingInterrupted", "PRECISIONS",
+           "LR_SCHEDULES", "ENGINES"]
 
 PRECISIONS = ("fp32", "mixed")
 LR_SCHEDULES = ("none", "cosine", "plateau")
@@ -253,14 +255,16 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
         write_json_atomic(run_dir / "run.json", meta)
         keras.utils.set_random_seed(seed)
         try:
-            return _train(spec=spec, meta=meta, state=state, run_dir=run_dir, train_ds=train_ds, valid_ds=valid_ds,
-                          train_idx=train_idx, valid_idx=valid_idx, labels=labels, n_classes=n_classes,
-                          input_shapes=input_shapes, batch_size=batch_size, epochs=epochs, seed=seed,
-                          precision=precision, early_stopping=early_stopping, lr_schedule=lr_schedule,
-                          class_weights=class_weights, distribute=distribute, quiet=quiet,
-                          backup_every=backup_every, backup_seconds=backup_seconds, engine=engine, port=port,
-                          extra_callbacks=callbacks,
-                          build=build, make_optimizer=make_optimizer, started=started, t_start=t_start)
+            with stop_on_signals() as stop_requested:
+                return _train(spec=spec, meta=meta, state=state, run_dir=run_dir, train_ds=train_ds,
+                              valid_ds=valid_ds,
+                              train_idx=train_idx, valid_idx=valid_idx, labels=labels, n_classes=n_classes,
+                              input_shapes=input_shapes, batch_size=batch_size, epochs=epochs, seed=seed,
+                              precision=precision, early_stopping=early_stopping, lr_schedule=lr_schedule,
+                              class_weights=class_weights, distribute=distribute, quiet=quiet,
+                              backup_every=backup_every, backup_seconds=backup_seconds, engine=engine, port=port,
+                              extra_callbacks=callbacks, build=build, make_optimizer=make_optimizer,
+                              started=started, t_start=t_start, stop_requested=stop_requested)
         except (UsageError, TrainingError):  # found only once the devices are known: nothing was trained
             if not resume:
                 discard_unstarted_run(run_dir, created=created)
@@ -300,7 +304,8 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
            input_shapes: dict, batch_size: int, epochs: int, seed: int, precision: str,
            early_stopping: int | None, lr_schedule: str, class_weights: str | None, distribute: bool, quiet: bool,
            backup_every: int | None, backup_seconds: float | None, engine: str, port: int,
-           extra_callbacks: list | None, build: Any, make_optimizer: Any, started: str, t_start: float) -> FitResult:
+           extra_callbacks: list | None, build: Any, make_optimizer: Any, started: str, t_start: float,
+           stop_requested: Any = None) -> FitResult:
     import keras
 
     backend = meta["backend"]
@@ -310,6 +315,7 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
     start_step = state["step"] if state else 0
     if state is None:
         state = {"epoch": 0, "step": 0, "epochs_completed": 0, "history": [], "best": None}
+    state.pop("interrupted", None)
     state["epoch_running"] = first_epoch
     previous_policy = keras.config.dtype_policy().name
     keras.config.set_dtype_policy(_precision_policy(precision, backend))
@@ -348,14 +354,16 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
                     model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
                     first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
                     backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
-                    on_epoch=on_epoch, precision=precision, backup_seconds=backup_seconds)
+                    on_epoch=on_epoch, precision=precision, backup_seconds=backup_seconds,
+                    stop_requested=stop_requested)
             else:
                 stopped_early, nan = _run_fit(
                     model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
                     first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
                     backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
                     on_epoch=on_epoch, lr_schedule=lr_schedule, backend=backend, extra_callbacks=extra_callbacks,
-                    events=min(len(train_idx), steps * batch_size), backup_seconds=backup_seconds)
+                    events=min(len(train_idx), steps * batch_size), backup_seconds=backup_seconds,
+                    stop_requested=stop_requested)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if not _tensorboard_ok(backend) or engine != "fit":
@@ -366,6 +374,13 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
         meta["tensorboard"] = str(run_dir / "logs")
     session["finished"] = _now()
     session["seconds"] = round(time.perf_counter() - t_start, 2)
+    stop = state.pop("interrupted", None)
+    if stop is not None and nan is None and stop["epoch"] < epochs:
+        meta.update(status="interrupted", epochs_completed=state["epochs_completed"], interrupted_at=stop)
+        write_json_atomic(run_dir / "run.json", meta)
+        raise TrainingInterrupted(f"interrupted: stopped at epoch {stop['epoch'] + 1}, step {stop['step']} with the "
+                                  f"resume checkpoint saved there; continue with `nuclassify train ... --out "
+                                  f"{run_dir} --resume`")
     if nan is not None:
         meta["status"] = "stopped-nan"
         meta["nan"] = nan
@@ -423,7 +438,8 @@ def _streams(train_ds: Any, train_idx: np.ndarray, valid_ds: Any, valid_idx: np.
 def _run_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec | None, state: dict, run_dir: Path,
              first_epoch: int, start_step: int, epochs: int, weights: dict | None, backup_every: int | None,
              monitor: str, early_stopping: int | None, quiet: bool, on_epoch: Any, lr_schedule: str, backend: str,
-             extra_callbacks: list | None, events: int, backup_seconds: float | None) -> tuple[bool, dict | None]:
+             extra_callbacks: list | None, events: int, backup_seconds: float | None,
+             stop_requested: Any = None) -> tuple[bool, dict | None]:
     """Run ``model.fit`` once for a resumed partial epoch (if any), then for the remaining epochs."""
     import keras
 
@@ -435,7 +451,7 @@ def _run_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec |
         last = epoch + 1 if partial else epochs
         keeper = make_keeper(run_dir, state=state, steps_per_epoch=train_stream.n_steps, start_step=start_step,
                              events_per_epoch=events, backup_every=backup_every, monitor=monitor, on_epoch=on_epoch,
-                             backup_seconds=backup_seconds)
+                             backup_seconds=backup_seconds, stop_requested=stop_requested)
         cbs: list = [keeper, keras.callbacks.TerminateOnNaN()]
         stopper = None
         if early_stopping and not partial:
@@ -465,6 +481,8 @@ def _run_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec |
                 vfeed.close()
         if keeper.nan is not None:
             nan = keeper.nan
+            break
+        if keeper.interrupted is not None:
             break
         if stopper is not None and stopper.stopped_epoch > 0:
             stopped_early = True

@@ -116,7 +116,8 @@ def _densify(packed: dict, shapes: dict, batch_size: int, dtype: Any) -> list:
 def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec | None, state: dict,
                  run_dir: Path, first_epoch: int, start_step: int, epochs: int, weights: dict | None,
                  backup_every: int | None, monitor: str, early_stopping: int | None, quiet: bool, on_epoch: Any,
-                 precision: str, backup_seconds: float | None = None) -> tuple[bool, dict | None]:
+                 precision: str, backup_seconds: float | None = None,
+                 stop_requested: Any = None) -> tuple[bool, dict | None]:
     """Train ``model`` (compiled, JAX backend) with a jitted step; returns (stopped_early, nan or None)."""
     import jax
     import jax.numpy as jnp
@@ -196,7 +197,8 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
                 done, seen, since = done + 1, seen + n, since + 1
                 if bar is not None:
                     bar.update(done - start_step)
-                due = bool(backup_every and since >= backup_every) or bool(
+                stop = stop_requested is not None and stop_requested.is_set() and done < steps
+                due = stop or bool(backup_every and since >= backup_every) or bool(
                     backup_seconds and time.perf_counter() - saved_at >= backup_seconds)
                 if due and done < steps:
                     since, saved_at = 0, time.perf_counter()
@@ -206,6 +208,9 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
                     save_model_atomic(model, resume_dir / "state.keras")
                     state["epoch"], state["step"] = epoch, done
                     write_json_atomic(resume_dir / "state.json", state)
+                    if stop:
+                        state["interrupted"] = {"epoch": epoch, "step": done}
+                        return False, None
         finally:
             feed.close()
         sums = np.asarray(st[3])
@@ -242,6 +247,9 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
         write_json_atomic(resume_dir / "state.json", state)
         write_text_atomic(run_dir / "history.csv", history_csv(state["history"]))
         on_epoch(state)
+        if stop_requested is not None and stop_requested.is_set():
+            state["interrupted"] = {"epoch": epoch + 1, "step": 0}
+            return False, None
         if best_seen is None or value < best_seen:
             best_seen, waited = value, 0
         else:

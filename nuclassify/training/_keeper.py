@@ -43,7 +43,7 @@ def history_csv(rows: list[dict]) -> str:
 
 def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step: int, events_per_epoch: int,
                 backup_every: int | None, monitor: str, on_epoch: Any = None,
-                backup_seconds: float | None = None) -> Any:
+                backup_seconds: float | None = None, stop_requested: Any = None) -> Any:
     """Build the keeper callback.
 
     Args:
@@ -56,6 +56,8 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
         backup_seconds: ... and at the first step after this many seconds since the last save.
         monitor: the metric that picks best.keras ("val_loss" or "loss"; lower is better).
         on_epoch: called with the state after each saved epoch (to rewrite run.json).
+        stop_requested: a ``threading.Event``; once set, the resume checkpoint is written at the
+            end of the current batch and training stops (``keeper.interrupted`` says where).
     """
     import keras
 
@@ -66,6 +68,7 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
         def __init__(self) -> None:
             super().__init__()
             self.nan = None
+            self.interrupted: dict | None = None
             self._offset = start_step
             self._since = 0
             self._t0 = time.perf_counter()
@@ -88,6 +91,11 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
                 return
             self._since += 1
             done = self._offset + batch + 1
+            if stop_requested is not None and stop_requested.is_set() and done < steps_per_epoch:
+                self._save_resume(state["epoch_running"], done)
+                self.interrupted = state["interrupted"] = {"epoch": state["epoch_running"], "step": done}
+                self.model.stop_training = True
+                return
             due = bool(backup_every and self._since >= backup_every) or bool(
                 backup_seconds and time.perf_counter() - self._saved_at >= backup_seconds)
             if due and done < steps_per_epoch:
@@ -95,6 +103,8 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
                 self._save_resume(state["epoch_running"], done)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if self.interrupted is not None:  # a part epoch: its checkpoint is already saved
+                return
             logs = dict(logs or {})
             if self.nan is not None or any(isinstance(v, float) and not math.isfinite(v) for v in logs.values()):
                 self.nan = self.nan or {"epoch": epoch, "step": steps_per_epoch}
@@ -121,5 +131,8 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
             write_text_atomic(run_dir / "history.csv", history_csv(state["history"]))
             if on_epoch is not None:
                 on_epoch(state)
+            if stop_requested is not None and stop_requested.is_set():
+                self.interrupted = state["interrupted"] = {"epoch": epoch + 1, "step": 0}
+                self.model.stop_training = True
 
     return _Keeper()
