@@ -212,9 +212,26 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_minerva, tiny_sp
 
 
 def test_data_without_labels_is_refused(tiny_unlabelled, tiny_spec, tmp_path):
-    with pytest.raises(DataFileError, match="data without the labels the target needs: 32 of 32 training"):
+    with pytest.raises(DataFileError, match="data without the labels the target needs: none of the 32 training"):
         fit(tiny_spec, tiny_unlabelled, out_dir=tmp_path / "run", epochs=1, quiet=True)
     assert not (tmp_path / "run").exists()
+
+
+def test_events_without_a_label_are_left_out(tiny_minerva, tiny_spec, tmp_path):
+    """A file with some events outside the label scheme trains on the rest and says how many it left out."""
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "partly.h5"
+    shutil.copy(tiny_minerva, path)
+    with h5py.File(path, "r+") as f:
+        f["segments"][:10] = 0xFF
+    result = fit(tiny_spec, path, out_dir=tmp_path / "run", epochs=1, quiet=True, valid_fraction=0.25)
+    left = result.meta["left_out_without_label"]
+    assert left["train"] + left["valid"] == 10
+    assert result.train_events + result.valid_events == 96 - 10
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["left_out_without_label"] == left
 
 
 def test_bad_spec_is_refused_before_anything_is_written(tiny_minerva, tmp_path):

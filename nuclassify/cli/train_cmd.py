@@ -74,7 +74,12 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
         "train_events": result.train_events, "valid_events": result.valid_events,
         "events_per_s": result.events_per_s, "elapsed_s": result.elapsed_s, "best": result.best,
         "last_epoch": last,
+        "left_out_without_label": result.meta.get("left_out_without_label"),
     }
+    left = summary["left_out_without_label"] or {}
+    if any(left.values()):
+        output.info(f"left out {left.get('train', 0)} training and {left.get('valid', 0)} validation events without "
+                    f"a '{summary['target']}' label (outside the label scheme, e.g. nu-e elastic for NOvA flavours)")
     if json_mode:
         output.json(summary)
         return

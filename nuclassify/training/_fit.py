@@ -79,14 +79,20 @@ def _versions(backend: str) -> dict[str, str]:
     return out
 
 
-def _check_labels(ds: Any, target: str, idx: np.ndarray, role: str) -> np.ndarray:
+def _labelled(ds: Any, target: str, idx: np.ndarray, role: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """The events of ``idx`` that carry a ``target`` label, their labels, and how many were left out.
+
+    A file without any label (real data) is refused. Single events without one are left out:
+    a simulated NOvA file holds e.g. nu-e elastic events, which the 4-flavour scheme excludes.
+    """
     labels = ds.labels(target, idx)
-    missing = int(np.count_nonzero(labels < 0))
-    if missing:
-        raise DataFileError(ds.path, f"data without the labels the target needs: {missing} of {len(idx)} "
-                                     f"{role} events have no '{target}' label (unlabelled, e.g. real data); "
+    keep = labels >= 0
+    if len(idx) and not keep.any():
+        raise DataFileError(ds.path, f"data without the labels the target needs: none of the {len(idx)} {role} "
+                                     f"events has a '{target}' label (unlabelled, e.g. real data); "
                                      "train on labelled (simulated) events")
-    return labels
+    left_out = int(len(idx) - np.count_nonzero(keep))
+    return idx[keep], labels[keep], left_out
 
 
 def _balanced_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
@@ -200,9 +206,10 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
                 valid_ds = open_dataset(valid)
                 valid_idx = np.arange(valid_ds.n_events, dtype=np.int64)
                 _check_same_kind(train_ds, valid_ds, target)
-        labels = _check_labels(train_ds, target, train_idx, "training")
+        train_idx, labels, left_out_train = _labelled(train_ds, target, train_idx, "training")
+        left_out_valid = 0
         if valid_ds is not None:
-            _check_labels(valid_ds, target, valid_idx, "validation")
+            valid_idx, _, left_out_valid = _labelled(valid_ds, target, valid_idx, "validation")
         input_shapes = {v: tuple(train_ds.view_shapes[v]) for v in train_ds.view_names}
         walk_spec(spec, input_shapes, n_classes)
         views = list(spec["views"])
@@ -225,6 +232,7 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
                      "valid": file_digest(valid) if valid is not None and not valid_fraction else None},
             "valid_fraction": valid_fraction or None,
             "train_events": int(len(train_idx)), "valid_events": int(len(valid_idx)) if valid_idx is not None else 0,
+            "left_out_without_label": {"train": left_out_train, "valid": left_out_valid},
             "seed": seed, "batch_size": batch_size, "epochs": epochs, "precision": precision,
             "lr_schedule": lr_schedule, "class_weights": class_weights if class_weights != "none" else None,
             "early_stopping": early_stopping, "distribute": distribute, "engine": engine,
