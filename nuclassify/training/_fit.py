@@ -13,12 +13,24 @@ from typing import Any
 
 import numpy as np
 
-from nuclassify.errors import DataFileError, NuclassifyError, RunDirError, UsageError
+from nuclassify.errors import RunDirError, UsageError
 from nuclassify.models import load_model as _load_keras_model
+from nuclassify.training._checks import (
+    ENGINES,
+    LR_SCHEDULES,
+    PRECISIONS,
+    balanced_weights,
+    check_options,
+    check_same_kind,
+    labelled_events,
+    resume_conflicts,
+)
 from nuclassify.training._distribute import DEFAULT_PORT, distribution_scope, worker_rank
-from nuclassify.training._feed import StreamSpec, make_feed
-from nuclassify.training._interrupt import TrainingInterrupted, stop_on_signals
-from nuclassify.training._keeper import make_keeper, read_state
+from nuclassify.training._errors import TrainingDivergedError, TrainingError, TrainingInterrupted
+from nuclassify.training._feed import StreamSpec
+from nuclassify.training._interrupt import stop_on_signals
+from nuclassify.training._keeper import read_state
+from nuclassify.training._kerasloop import run_keras_fit, tensorboard_ok
 from nuclassify.training._rundir import (
     check_run_dir,
     discard_unstarted_run,
@@ -31,18 +43,7 @@ from nuclassify.training._rundir import (
 __all__ = ["fit", "FitResult", "TrainingDivergedError", "TrainingError", "TrainingInterrupted", "PRECISIONS",
            "LR_SCHEDULES", "ENGINES"]
 
-PRECISIONS = ("fp32", "mixed")
-LR_SCHEDULES = ("none", "cosine", "plateau")
-ENGINES = ("fit", "jax-loop")
 _PACKAGES = ("keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "h5py")
-
-
-class TrainingDivergedError(NuclassifyError):
-    """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
-
-
-class TrainingError(NuclassifyError):
-    """Training could not run: the backend failed in a way that the user can act on."""
 
 
 @dataclass
@@ -77,62 +78,6 @@ def _versions(backend: str) -> dict[str, str]:
             continue
     out["backend"] = backend
     return out
-
-
-def _labelled(ds: Any, target: str, idx: np.ndarray, role: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """The events of ``idx`` that carry a ``target`` label, their labels, and how many were left out.
-
-    A file without any label (real data) is refused. Single events without one are left out:
-    a simulated NOvA file holds e.g. nu-e elastic events, which the 4-flavour scheme excludes.
-    """
-    labels = ds.labels(target, idx)
-    keep = labels >= 0
-    if len(idx) and not keep.any():
-        raise DataFileError(ds.path, f"data without the labels the target needs: none of the {len(idx)} {role} "
-                                     f"events has a '{target}' label (unlabelled, e.g. real data); "
-                                     "train on labelled (simulated) events")
-    left_out = int(len(idx) - np.count_nonzero(keep))
-    return idx[keep], labels[keep], left_out
-
-
-def _balanced_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
-    counts = np.bincount(labels, minlength=n_classes).astype(float)
-    present = counts > 0
-    weights = np.ones(n_classes)
-    weights[present] = len(labels) / (present.sum() * counts[present])
-    return {c: float(w) for c, w in enumerate(weights)}
-
-
-def _check_options(epochs: int, precision: str, lr_schedule: str, class_weights: str | None, engine: str,
-                   valid: Any, valid_fraction: float | None, early_stopping: int | None) -> None:
-    if not isinstance(epochs, int) or epochs < 1:
-        raise UsageError(f"epochs must be >= 1, got {epochs}")
-    if precision not in PRECISIONS:
-        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise UsageError(f"lr schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
-    if class_weights not in (None, "none", "balanced"):
-        raise UsageError(f"class weights must be 'none' or 'balanced', got {class_weights!r}")
-    if engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if valid is not None and valid_fraction:
-        raise UsageError("give either a validation file or a validation fraction, not both")
-    if early_stopping is not None and early_stopping < 1:
-        raise UsageError(f"early-stopping patience must be >= 1, got {early_stopping}")
-
-
-def _resume_conflicts(old: dict, new: dict, old_spec: dict, spec: dict) -> list[str]:
-    problems = []
-    if old_spec != spec:
-        problems.append(f"architecture differs (run: {old.get('arch')}, now: {new['arch']})")
-    for role in ("train", "valid"):
-        a, b = old.get("data", {}).get(role), new["data"].get(role)
-        if (a or {}).get("sha256") != (b or {}).get("sha256"):
-            problems.append(f"{role} data differs (run: {(a or {}).get('path')}, now: {(b or {}).get('path')})")
-    for key in ("target", "batch_size", "seed", "valid_fraction", "precision", "class_weights", "lr_schedule"):
-        if old.get(key) != new.get(key):
-            problems.append(f"{key} differs (run: {old.get(key)}, now: {new.get(key)})")
-    return problems
 
 
 def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | None = None,
@@ -180,7 +125,7 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
     from nuclassify.data import open_dataset, split_indices
     from nuclassify.models import build, load_spec, make_optimizer, validate_spec, walk_spec
 
-    _check_options(epochs, precision, lr_schedule, class_weights, engine, valid, valid_fraction, early_stopping)
+    check_options(epochs, precision, lr_schedule, class_weights, engine, valid, valid_fraction, early_stopping)
     spec = load_spec(spec) if isinstance(spec, (str, Path)) else validate_spec(spec)
     arch = str(spec.get("name", "custom"))
     if distribute:
@@ -205,11 +150,11 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
             if valid is not None:
                 valid_ds = open_dataset(valid)
                 valid_idx = np.arange(valid_ds.n_events, dtype=np.int64)
-                _check_same_kind(train_ds, valid_ds, target)
-        train_idx, labels, left_out_train = _labelled(train_ds, target, train_idx, "training")
+                check_same_kind(train_ds, valid_ds, target)
+        train_idx, labels, left_out_train = labelled_events(train_ds, target, train_idx, "training")
         left_out_valid = 0
         if valid_ds is not None:
-            valid_idx, _, left_out_valid = _labelled(valid_ds, target, valid_idx, "validation")
+            valid_idx, _, left_out_valid = labelled_events(valid_ds, target, valid_idx, "validation")
         input_shapes = {v: tuple(train_ds.view_shapes[v]) for v in train_ds.view_names}
         walk_spec(spec, input_shapes, n_classes)
         views = list(spec["views"])
@@ -246,7 +191,7 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
                 old_spec = json.loads((run_dir / "spec.json").read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise RunDirError(f"{run_dir}: spec.json missing or unreadable ({exc})") from exc
-            problems = _resume_conflicts(old, meta, old_spec, spec)
+            problems = resume_conflicts(old, meta, old_spec, spec)
             if problems:
                 raise RunDirError(f"{run_dir}: cannot resume with different settings: {'; '.join(problems)}")
             state = read_state(run_dir)
@@ -283,20 +228,6 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
             valid_ds.close()
 
 
-def _check_same_kind(train_ds: Any, valid_ds: Any, target: str) -> None:
-    if tuple(train_ds.view_names) != tuple(valid_ds.view_names) or train_ds.view_shapes != valid_ds.view_shapes:
-        raise DataFileError(valid_ds.path, f"views {valid_ds.view_shapes} differ from the training file's "
-                                           f"{train_ds.view_shapes}")
-    if target not in valid_ds.targets or valid_ds.n_classes(target) != train_ds.n_classes(target):
-        raise DataFileError(valid_ds.path, f"has no '{target}' target with {train_ds.n_classes(target)} classes")
-
-
-def _tensorboard_ok(backend: str) -> bool:
-    import importlib.util
-
-    return backend == "tensorflow" and importlib.util.find_spec("tensorboard") is not None
-
-
 def _precision_policy(precision: str, backend: str) -> str:
     if precision == "fp32":
         return "float32"
@@ -317,7 +248,7 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
     import keras
 
     backend = meta["backend"]
-    weights = _balanced_weights(labels, n_classes) if class_weights == "balanced" else None
+    weights = balanced_weights(labels, n_classes) if class_weights == "balanced" else None
     monitor = "val_loss" if valid_ds is not None and len(valid_idx) else "loss"
     first_epoch = state["epoch"] if state else 0
     start_step = state["step"] if state else 0
@@ -365,7 +296,7 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
                     on_epoch=on_epoch, precision=precision, backup_seconds=backup_seconds,
                     stop_requested=stop_requested)
             else:
-                stopped_early, nan = _run_fit(
+                stopped_early, nan = run_keras_fit(
                     model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
                     first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
                     backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
@@ -374,10 +305,10 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
                     stop_requested=stop_requested)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    if not _tensorboard_ok(backend) or engine != "fit":
+    if not tensorboard_ok(backend) or engine != "fit":
         meta["tensorboard"] = ("skipped: TensorBoard logs need the TensorFlow backend, engine fit and the "
                                f"tensorboard package (this run: {backend}, {engine}, tensorboard "
-                               f"{'installed' if _tensorboard_ok('tensorflow') else 'not installed'})")
+                               f"{'installed' if tensorboard_ok('tensorflow') else 'not installed'})")
     else:
         meta["tensorboard"] = str(run_dir / "logs")
     session["finished"] = _now()
@@ -442,59 +373,4 @@ def _streams(train_ds: Any, train_idx: np.ndarray, valid_ds: Any, valid_idx: np.
             "train": train.n_steps * batch_size, "valid": valid.n_steps * batch_size if valid else 0}
     return train, valid
 
-
-def _run_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec | None, state: dict, run_dir: Path,
-             first_epoch: int, start_step: int, epochs: int, weights: dict | None, backup_every: int | None,
-             monitor: str, early_stopping: int | None, quiet: bool, on_epoch: Any, lr_schedule: str, backend: str,
-             extra_callbacks: list | None, events: int, backup_seconds: float | None,
-             stop_requested: Any = None) -> tuple[bool, dict | None]:
-    """Run ``model.fit`` once for a resumed partial epoch (if any), then for the remaining epochs."""
-    import keras
-
-    stopped_early = False
-    nan = None
-    epoch = first_epoch
-    while epoch < epochs:
-        partial = start_step > 0
-        last = epoch + 1 if partial else epochs
-        keeper = make_keeper(run_dir, state=state, steps_per_epoch=train_stream.n_steps, start_step=start_step,
-                             events_per_epoch=events, backup_every=backup_every, monitor=monitor, on_epoch=on_epoch,
-                             backup_seconds=backup_seconds, stop_requested=stop_requested)
-        cbs: list = [keeper, keras.callbacks.TerminateOnNaN()]
-        stopper = None
-        if early_stopping and not partial:
-            stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping)
-            cbs.append(stopper)
-        if lr_schedule == "plateau":
-            cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=2, verbose=0))
-        if _tensorboard_ok(backend):
-            cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
-        cbs += list(extra_callbacks or [])
-        feed = make_feed(train_stream, epoch=epoch, start_step=start_step, class_weight=weights)
-        vfeed = make_feed(valid_stream, epoch=0, endless=False) if valid_stream is not None else None
-        try:
-            model.fit(feed, validation_data=vfeed, epochs=last, initial_epoch=epoch, callbacks=cbs,
-                      steps_per_epoch=train_stream.n_steps - start_step, verbose=0 if quiet else 1, shuffle=False)
-        except ValueError as exc:
-            strategy = type(getattr(model, "distribute_strategy", None)).__name__
-            if strategy.startswith("CollectiveAllReduceStrategy") or strategy.startswith("MultiWorker"):
-                raise TrainingError(
-                    "multi-worker training failed inside Keras: Keras 3's fit() does not work with "
-                    "tf.distribute.MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388; here: "
-                    f"{str(exc).splitlines()[0][:160]}). Train on one node with --distribute instead") from exc
-            raise
-        finally:
-            feed.close()
-            if vfeed is not None:
-                vfeed.close()
-        if keeper.nan is not None:
-            nan = keeper.nan
-            break
-        if keeper.interrupted is not None:
-            break
-        if stopper is not None and stopper.stopped_epoch > 0:
-            stopped_early = True
-            break
-        epoch, start_step = last, 0
-    return stopped_early, nan
 

@@ -2,7 +2,7 @@
 
 The first signal asks training to stop: at the end of the current batch the resume checkpoint
 is written at exactly that step, and :func:`~nuclassify.training.fit` raises
-:class:`TrainingInterrupted`, so ``train --resume`` loses no finished batch. A second signal
+:class:`~nuclassify.training.TrainingInterrupted`, so ``train --resume`` loses no finished batch. A second signal
 stops at once (KeyboardInterrupt); the last periodic checkpoint is then what is left.
 """
 
@@ -13,15 +13,7 @@ import signal
 import threading
 from collections.abc import Iterator
 
-from nuclassify.errors import NuclassifyError
-
-__all__ = ["TrainingInterrupted", "stop_on_signals"]
-
-
-class TrainingInterrupted(NuclassifyError):
-    """Training stopped on request after saving its resume checkpoint."""
-
-    exit_code = 130
+__all__ = ["stop_on_signals"]
 
 
 @contextlib.contextmanager

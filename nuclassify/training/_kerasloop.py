@@ -1,0 +1,75 @@
+"""The ``fit`` engine: Keras' own ``model.fit`` over the streaming feed, with the run-keeping callbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nuclassify.training._errors import TrainingError
+from nuclassify.training._feed import StreamSpec, make_feed
+from nuclassify.training._keeper import make_keeper
+
+__all__ = ["run_keras_fit", "tensorboard_ok"]
+
+
+def tensorboard_ok(backend: str) -> bool:
+    """TensorBoard logs need the TensorFlow backend and the tensorboard package (an optional extra elsewhere)."""
+    import importlib.util
+
+    return backend == "tensorflow" and importlib.util.find_spec("tensorboard") is not None
+
+
+def run_keras_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec | None, state: dict, run_dir: Path,
+             first_epoch: int, start_step: int, epochs: int, weights: dict | None, backup_every: int | None,
+             monitor: str, early_stopping: int | None, quiet: bool, on_epoch: Any, lr_schedule: str, backend: str,
+             extra_callbacks: list | None, events: int, backup_seconds: float | None,
+             stop_requested: Any = None) -> tuple[bool, dict | None]:
+    """Run ``model.fit`` once for a resumed partial epoch (if any), then for the remaining epochs."""
+    import keras
+
+    stopped_early = False
+    nan = None
+    epoch = first_epoch
+    while epoch < epochs:
+        partial = start_step > 0
+        last = epoch + 1 if partial else epochs
+        keeper = make_keeper(run_dir, state=state, steps_per_epoch=train_stream.n_steps, start_step=start_step,
+                             events_per_epoch=events, backup_every=backup_every, monitor=monitor, on_epoch=on_epoch,
+                             backup_seconds=backup_seconds, stop_requested=stop_requested)
+        cbs: list = [keeper, keras.callbacks.TerminateOnNaN()]
+        stopper = None
+        if early_stopping and not partial:
+            stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping)
+            cbs.append(stopper)
+        if lr_schedule == "plateau":
+            cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=2, verbose=0))
+        if tensorboard_ok(backend):
+            cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
+        cbs += list(extra_callbacks or [])
+        feed = make_feed(train_stream, epoch=epoch, start_step=start_step, class_weight=weights)
+        vfeed = make_feed(valid_stream, epoch=0, endless=False) if valid_stream is not None else None
+        try:
+            model.fit(feed, validation_data=vfeed, epochs=last, initial_epoch=epoch, callbacks=cbs,
+                      steps_per_epoch=train_stream.n_steps - start_step, verbose=0 if quiet else 1, shuffle=False)
+        except ValueError as exc:
+            strategy = type(getattr(model, "distribute_strategy", None)).__name__
+            if strategy.startswith("CollectiveAllReduceStrategy") or strategy.startswith("MultiWorker"):
+                raise TrainingError(
+                    "multi-worker training failed inside Keras: Keras 3's fit() does not work with "
+                    "tf.distribute.MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388; here: "
+                    f"{str(exc).splitlines()[0][:160]}). Train on one node with --distribute instead") from exc
+            raise
+        finally:
+            feed.close()
+            if vfeed is not None:
+                vfeed.close()
+        if keeper.nan is not None:
+            nan = keeper.nan
+            break
+        if keeper.interrupted is not None:
+            break
+        if stopper is not None and stopper.stopped_epoch > 0:
+            stopped_early = True
+            break
+        epoch, start_step = last, 0
+    return stopped_early, nan
