@@ -155,3 +155,60 @@ def test_two_tf_workers_from_tf_config(tiny_minerva, tiny_spec, tmp_path):
     # run"), and a run that could not train leaves no half-made RUN_DIR behind.
     if all(p.returncode == 2 for p in procs):
         assert not out.exists() and not (tmp_path / "run.workers" / "rank-1").exists()
+
+
+def _two_jax_processes(tiny_minerva, spec_path, out, launch: str) -> list[subprocess.CompletedProcess]:
+    port = _free_ports(1)[0]
+    args = ["-q", "train", "--data", str(tiny_minerva), "--arch", str(spec_path), "--out", str(out), "--epochs", "2",
+            "--batch-size", "16", "--valid-fraction", "0.25", "--distribute", "--port", str(port), "--json"]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if launch == "mpi":
+        import shutil
+
+        mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+        if mpiexec is None:
+            pytest.skip("mpiexec not installed")
+        cmd = [mpiexec, "-n", "2", "--oversubscribe", *(["--allow-run-as-root"] if os.geteuid() == 0 else []),
+               "-x", "KERAS_BACKEND", "-x", "TF_CPP_MIN_LOG_LEVEL", sys.executable, "-m", "nuclassify", *args]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return [proc]
+    procs = []
+    for rank in range(2):
+        penv = {**env, "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{port}",
+                "KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_PROCESS_ID": str(rank)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "nuclassify", *args], env=penv, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    done = []
+    for p in procs:
+        out_text, err_text = p.communicate(timeout=240)
+        assert p.returncode == 0, err_text[-3000:]
+        done.append(subprocess.CompletedProcess(p.args, p.returncode, out_text, err_text))
+    return done
+
+
+@pytest.mark.parametrize("launch", ["env", "mpi"])
+def test_jax_processes_train_one_model_together(tiny_minerva, tiny_spec, tmp_path, launch):
+    """Several nodes: JAX processes (Keras' KERAS_DISTRIBUTION_* or MPI ranks) share every batch."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    spec_path = tmp_path / "tiny.json"
+    spec_path.write_text(json.dumps(tiny_spec))
+    out = tmp_path / "run"
+    _two_jax_processes(tiny_minerva, spec_path, out, launch)
+    chief = json.loads((out / "run.json").read_text())
+    worker = json.loads((tmp_path / "run.workers" / "rank-1" / "run.json").read_text())
+    assert chief["status"] == worker["status"] == "complete"
+    dist = chief["distribution"]
+    assert (dist["processes"], dist["replicas"], dist["rank"], worker["distribution"]["rank"]) == (2, 2, 0, 1)
+    # 72 training events: 36 per process, 4 local batches of 8 -> 64 per epoch; 24 validation -> 16.
+    assert dist["events_per_epoch"] == {"train": 64, "valid": 16}
+    # One model: both processes computed the same (global) losses and accuracies.
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    assert chief["best"] == worker["best"]
+    rows = [(out / "history.csv"), (tmp_path / "run.workers" / "rank-1" / "history.csv")]
+    import csv
+
+    hist = [list(csv.DictReader(r.open())) for r in rows]
+    for r0, r1 in zip(*hist, strict=True):
+        assert all(np.isclose(float(r0[k]), float(r1[k]), rtol=1e-5) for k in keys)

@@ -45,15 +45,60 @@ def mpi_world() -> tuple[int, int]:
 
 
 def worker_rank() -> tuple[int, int]:
-    """(rank, size) of this process among the training workers: from TF_CONFIG when it is set
-    (a cluster launched without MPI), else from the MPI launch, else (0, 1)."""
+    """(rank, size) of this process among the training workers: from TF_CONFIG or Keras'
+    KERAS_DISTRIBUTION_* variables when set (a cluster launched without MPI), else from the MPI
+    launch, else (0, 1)."""
     if "TF_CONFIG" in os.environ:
         try:
             config = json.loads(os.environ["TF_CONFIG"])
             return int(config["task"]["index"]), len(config["cluster"]["worker"])
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"TF_CONFIG is not a valid worker cluster description ({exc})") from exc
+    if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
+        try:
+            return int(os.environ["KERAS_DISTRIBUTION_PROCESS_ID"]), int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"])
+        except (KeyError, ValueError) as exc:
+            raise UsageError(f"KERAS_DISTRIBUTION_PROCESS_ID / _NUM_PROCESSES are not numbers ({exc})") from exc
     return mpi_world()
+
+
+_KERAS_DIST_VARS = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                    "KERAS_DISTRIBUTION_PROCESS_ID")
+_jax_initialized: tuple[int, int] | None = None
+
+
+def _jax_processes(port: int) -> tuple[int, int]:
+    """Join a multi-process JAX job when launched as one (MPI ranks, or Keras' KERAS_DISTRIBUTION_* variables).
+
+    Every process then sees all processes' devices and DataParallel spans them; each process
+    feeds its own share of every batch. Must run before JAX first touches a device.
+    """
+    global _jax_initialized
+    if _jax_initialized is not None:
+        return _jax_initialized
+    if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
+        missing = [v for v in _KERAS_DIST_VARS if not os.environ.get(v)]
+        if missing:
+            raise UsageError(f"multi-process JAX launch: {', '.join(missing)} not set")
+        rank, size = worker_rank()
+        address = os.environ["KERAS_DISTRIBUTION_JOB_ADDRESSES"]
+    else:
+        rank, size = mpi_world()
+        if size == 1:
+            return 0, 1
+        import socket
+
+        from mpi4py import MPI
+
+        address = f"{MPI.COMM_WORLD.bcast(socket.gethostname(), root=0)}:{port}"
+    if size > 1:
+        import jax
+        import keras
+
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices across processes
+        keras.distribution.initialize(job_addresses=address, num_processes=size, process_id=rank)
+    _jax_initialized = (rank, size)
+    return rank, size
 
 
 def tf_config_from_ranks(hosts: list[str], rank: int, port: int = DEFAULT_PORT) -> dict:
@@ -115,13 +160,16 @@ def distribution_scope(distribute: bool, *, port: int = DEFAULT_PORT) -> Any:
             yield info
         return
     if backend == "jax":
-        dist = keras.distribution.DataParallel()
+        rank, size = _jax_processes(port)
+        # Each process streams its own share of the events (training._fit._streams), so Keras must
+        # not try to shard the feed again (it can only shard tf.data datasets).
+        dist = keras.distribution.DataParallel(auto_shard_dataset=False)
         previous = keras.distribution.distribution()
         keras.distribution.set_distribution(dist)
         try:
             devices = len(keras.distribution.list_devices())
-            yield {"strategy": "DataParallel", "chief": True, "rank": 0, "size": 1, "devices": devices,
-                   "replicas": devices}
+            yield {"strategy": "DataParallel", "chief": rank == 0, "rank": rank, "size": size, "processes": size,
+                   "devices": devices, "replicas": devices}
         finally:
             keras.distribution.set_distribution(previous)
         return

@@ -274,7 +274,7 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
         with distribution_scope(distribute, port=port) as dist:
             meta["distribution"] = {k: v for k, v in dist.items() if k != "tf_config"}
             train_stream, valid_stream = _streams(train_ds, train_idx, valid_ds, valid_idx, batch_size, meta, seed,
-                                                  replicas=int(dist.get("replicas", 1)))
+                                                  dist)
             steps = train_stream.n_steps
             if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
                 model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True)
@@ -345,26 +345,37 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
 
 
 def _streams(train_ds: Any, train_idx: np.ndarray, valid_ds: Any, valid_idx: np.ndarray | None, batch_size: int,
-             meta: dict, seed: int, replicas: int) -> tuple[StreamSpec, StreamSpec | None]:
-    """The training and validation streams; with several replicas every batch must split evenly.
+             meta: dict, seed: int, dist: dict) -> tuple[StreamSpec, StreamSpec | None]:
+    """The training and validation streams this process feeds.
 
     Data-parallel steps split each batch over the replicas, so the batch size must be a multiple
     of their number and short final batches are left out (of validation too: its figures then
-    cover all but fewer than one batch of events, recorded in run.json).
+    cover all but fewer than one batch of events, recorded in run.json). In a multi-process JAX
+    job every process streams its own equal share of the events in batches of
+    ``batch_size / processes``; together they make each global batch.
     """
+    replicas = int(dist.get("replicas", 1))
+    processes, rank = int(dist.get("processes", 1)), int(dist.get("rank", 0))
     many = replicas > 1
     if many and batch_size % replicas:
         raise UsageError(f"--batch-size {batch_size} does not split evenly over {replicas} replicas: "
                          f"use a multiple of {replicas}")
-    train = StreamSpec(train_ds, train_idx, batch_size, meta["target"], meta["views"], shuffle=True, seed=seed,
-                       drop_remainder=many)
+    if processes > 1 and batch_size % processes:
+        raise UsageError(f"--batch-size {batch_size} does not split evenly over {processes} processes")
+    local_batch = batch_size // processes
+
+    def share(idx: np.ndarray) -> np.ndarray:
+        return idx if processes == 1 else idx[rank::processes][:len(idx) // processes]
+
+    train = StreamSpec(train_ds, share(train_idx), local_batch, meta["target"], meta["views"], shuffle=True,
+                       seed=seed, drop_remainder=many)
     if train.n_steps == 0:
         raise UsageError(f"{len(train_idx)} training events do not fill one batch of {batch_size} on "
                          f"{replicas} replicas: lower --batch-size")
     valid = None
     if valid_ds is not None and valid_idx is not None and len(valid_idx):
-        valid = StreamSpec(valid_ds, valid_idx, batch_size, meta["target"], meta["views"], shuffle=False, seed=seed,
-                           drop_remainder=many)
+        valid = StreamSpec(valid_ds, share(valid_idx), local_batch, meta["target"], meta["views"], shuffle=False,
+                           seed=seed, drop_remainder=many)
         if valid.n_steps == 0:
             raise UsageError(f"{len(valid_idx)} validation events do not fill one batch of {batch_size} on "
                              f"{replicas} replicas: lower --batch-size or validate on more events")
@@ -372,5 +383,3 @@ def _streams(train_ds: Any, train_idx: np.ndarray, valid_ds: Any, valid_idx: np.
         meta["distribution"]["events_per_epoch"] = {
             "train": train.n_steps * batch_size, "valid": valid.n_steps * batch_size if valid else 0}
     return train, valid
-
-
