@@ -2,15 +2,20 @@
 
 - One node, several GPUs: ``tf.distribute.MirroredStrategy`` (TensorFlow backend) or
   ``keras.distribution.DataParallel`` (JAX backend).
-- Several nodes: ``tf.distribute.MultiWorkerMirroredStrategy``, configured from the MPI ranks:
-  every rank learns every rank's host name (one ``allgather``), and TF_CONFIG lists them as
-  ``host:port+rank`` workers, this rank being ``index``. Launch one process per node, e.g.::
+- Several nodes, JAX (works): the MPI ranks (or Keras' KERAS_DISTRIBUTION_* variables) join one
+  multi-process JAX job through ``keras.distribution.initialize``; DataParallel spans all
+  processes' devices and each process feeds its own share of every batch. Launch one process
+  per node, e.g.::
 
-      mpiexec -n 4 --map-by ppr:1:node nuclassify train --distribute --data train.h5 \
-          --arch epsilon --out runs/eps4 --epochs 8
+      KERAS_BACKEND=jax mpiexec -n 4 --map-by ppr:1:node -x KERAS_BACKEND nuclassify train \
+          --distribute --data train.h5 --arch epsilon --out runs/eps4 --epochs 8
 
-  Rank 0 (the chief) writes RUN_DIR; the other ranks write their (required) checkpoint copies
-  to a scratch folder ``RUN_DIR.workers/rank-N`` beside it, which can be deleted afterwards.
+- Several nodes, TensorFlow: ``tf.distribute.MultiWorkerMirroredStrategy`` with TF_CONFIG built
+  from the MPI ranks (one ``allgather`` of host names; worker r at ``host:port+r``). Keras 3's
+  ``fit`` fails under it (tensorflow/tensorflow#72388); ``_kerasloop`` turns that into one line.
+
+Rank 0 (the chief) writes RUN_DIR; the other ranks write their (required) checkpoint copies to a
+scratch folder ``RUN_DIR.workers/rank-N`` beside it, which can be deleted afterwards.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def run_keras_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamS
                 raise TrainingError(
                     "multi-worker training failed inside Keras: Keras 3's fit() does not work with "
                     "tf.distribute.MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388; here: "
-                    f"{str(exc).splitlines()[0][:160]}). Train on one node with --distribute instead") from exc
+                    f"{str(exc).splitlines()[0][:160]}). Across nodes use KERAS_BACKEND=jax (same launch)") from exc
             raise
         finally:
             feed.close()
