@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from nuclassify.cli.main import cli
-from nuclassify.errors import DataFileError, RunDirError, SpecError
+from nuclassify.errors import DataFileError, RunDirError, SpecError, UsageError
 from nuclassify.models import load_model
 from nuclassify.training import TrainingDivergedError, fit, load_run, tf_config_from_ranks
 
@@ -232,6 +232,12 @@ def test_events_without_a_label_are_left_out(tiny_minerva, tiny_spec, tmp_path):
     assert left["train"] + left["valid"] == 10
     assert result.train_events + result.valid_events == 96 - 10
     assert json.loads((tmp_path / "run" / "run.json").read_text())["left_out_without_label"] == left
+
+
+def test_jax_loop_with_distribute_is_refused(tiny_minerva, tiny_spec, tmp_path):
+    with pytest.raises(UsageError, match="jax-loop trains on one device"):
+        fit(tiny_spec, tiny_minerva, out_dir=tmp_path / "run", epochs=1, quiet=True, engine="jax-loop", distribute=True)
+    assert not (tmp_path / "run").exists()
 
 
 def test_bad_spec_is_refused_before_anything_is_written(tiny_minerva, tmp_path):

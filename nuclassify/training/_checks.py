@@ -44,7 +44,9 @@ def balanced_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
 
 
 def check_options(epochs: int, precision: str, lr_schedule: str, class_weights: str | None, engine: str,
-                   valid: Any, valid_fraction: float | None, early_stopping: int | None) -> None:
+                   valid: Any, valid_fraction: float | None, early_stopping: int | None,
+                   distribute: bool = False) -> None:
+    """Refuse impossible option values and combinations before anything is read or written."""
     if not isinstance(epochs, int) or epochs < 1:
         raise UsageError(f"epochs must be >= 1, got {epochs}")
     if precision not in PRECISIONS:
@@ -59,6 +61,8 @@ def check_options(epochs: int, precision: str, lr_schedule: str, class_weights: 
         raise UsageError("give either a validation file or a validation fraction, not both")
     if early_stopping is not None and early_stopping < 1:
         raise UsageError(f"early-stopping patience must be >= 1, got {early_stopping}")
+    if distribute and engine == "jax-loop":
+        raise UsageError("--engine jax-loop trains on one device; use --engine fit with --distribute")
 
 
 def resume_conflicts(old: dict, new: dict, old_spec: dict, spec: dict) -> list[str]:

@@ -125,7 +125,8 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
     from nuclassify.data import open_dataset, split_indices
     from nuclassify.models import build, load_spec, make_optimizer, validate_spec, walk_spec
 
-    check_options(epochs, precision, lr_schedule, class_weights, engine, valid, valid_fraction, early_stopping)
+    check_options(epochs, precision, lr_schedule, class_weights, engine, valid, valid_fraction, early_stopping,
+                  distribute)
     spec = load_spec(spec) if isinstance(spec, (str, Path)) else validate_spec(spec)
     arch = str(spec.get("name", "custom"))
     if distribute:
