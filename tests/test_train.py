@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -27,6 +28,36 @@ def _keras_tf():
     if keras.backend.backend() != "tensorflow":
         pytest.skip("in-process tests run on the TensorFlow backend")
     return keras
+
+
+def _at_batch(epoch: int, batch: int, action):
+    """A callback that calls ``action(callback)`` after batch ``batch`` (-1: the last) of epoch ``epoch``."""
+    keras = _keras_tf()
+
+    class AtBatch(keras.callbacks.Callback):
+        current = 0
+
+        def on_epoch_begin(self, e, logs=None):
+            self.current = e
+
+        def on_train_batch_end(self, b, logs=None):
+            if self.current == epoch and b == (self.params["steps"] - 1 if batch == -1 else batch):
+                action(self)
+
+    return AtBatch()
+
+
+def _raise_interrupt(callback):
+    raise KeyboardInterrupt
+
+
+def _sigterm(callback):
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _poison_output_kernel(callback):
+    kernel = callback.model.get_layer("output").kernel
+    kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
 
 
 def test_train_writes_a_complete_run_dir(tiny_minerva, tiny_spec, tmp_path):
@@ -82,21 +113,10 @@ def test_non_empty_run_dir_is_refused_and_kept(tiny_minerva, tiny_spec, tmp_path
 
 
 def test_resume_after_interruption_continues_mid_epoch(tiny_minerva, tiny_spec, tmp_path):
-    keras = _keras_tf()
-
-    class Interrupt(keras.callbacks.Callback):
-        epoch = 0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == 1 and batch == 2:
-                raise KeyboardInterrupt
-
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, backup_every=1, callbacks=[Interrupt()])
+        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, backup_every=1,
+            callbacks=[_at_batch(1, 2, _raise_interrupt)])
     state = json.loads((out / "resume" / "state.json").read_text())
     assert (state["epoch"], state["step"]) == (1, 3)  # batches 0-2 of epoch 1 were done and saved
     assert json.loads((out / "run.json").read_text())["epochs_completed"] == 1
@@ -118,28 +138,15 @@ def test_resume_after_interruption_continues_mid_epoch(tiny_minerva, tiny_spec, 
 @pytest.mark.parametrize("when", ["mid-epoch", "epoch-end"])
 def test_sigterm_saves_the_step_and_resume_finishes(tiny_minerva, tiny_spec, tmp_path, when):
     """SIGTERM (a batch system's notice) stops at the end of the current batch with the checkpoint there."""
-    import signal
-
     from nuclassify.training import TrainingInterrupted
 
-    keras = _keras_tf()
-
-    class Term(keras.callbacks.Callback):
-        epoch = 0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-        def on_train_batch_end(self, batch, logs=None):
-            if when == "mid-epoch" and self.epoch == 1 and batch == 2:
-                os.kill(os.getpid(), signal.SIGTERM)
-            if when == "epoch-end" and self.epoch == 0 and batch == self.params["steps"] - 1:
-                os.kill(os.getpid(), signal.SIGTERM)  # during the last batch: the epoch completes first
+    # epoch-end: during epoch 0's last batch, so that the epoch completes first
+    term = _at_batch(1, 2, _sigterm) if when == "mid-epoch" else _at_batch(0, -1, _sigterm)
 
     out = tmp_path / "run"
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(TrainingInterrupted, match="--resume") as info:
-        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, callbacks=[Term()])
+        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, callbacks=[term])
     assert info.value.exit_code == 130
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is fit's only while it runs
     state = json.loads((out / "resume" / "state.json").read_text())
@@ -187,22 +194,10 @@ def test_kill_9_mid_epoch_then_resume(tiny_minerva, tiny_spec, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_minerva, tiny_spec, tmp_path):
-    keras = _keras_tf()
-
-    class Poison(keras.callbacks.Callback):
-        epoch = 0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == 1 and batch == 1:
-                kernel = self.model.get_layer("output").kernel
-                kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
-
     out = tmp_path / "run"
     with pytest.raises(TrainingDivergedError, match=r"NaN at epoch 2.*last good checkpoint .*last.keras \(epoch 1\)"):
-        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, backup_every=1, callbacks=[Poison()])
+        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, backup_every=1,
+            callbacks=[_at_batch(1, 1, _poison_output_kernel)])
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "stopped-nan" and meta["epochs_completed"] == 1
     assert not (out / "model.keras").exists()

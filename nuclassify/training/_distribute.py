@@ -151,11 +151,10 @@ def distribution_scope(distribute: bool, *, port: int = DEFAULT_PORT) -> Any:
         if size > 1 and "TF_CONFIG" not in os.environ:
             os.environ["TF_CONFIG"] = json.dumps(tf_config_from_mpi(port))
         if "TF_CONFIG" in os.environ:
-            config = json.loads(os.environ["TF_CONFIG"])
+            index, workers = worker_rank()
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
-            index = int(config.get("task", {}).get("index", 0))
             info = {"strategy": "MultiWorkerMirroredStrategy", "chief": index == 0, "rank": index,
-                    "size": len(config.get("cluster", {}).get("worker", [])), "tf_config": config,
+                    "size": workers, "tf_config": json.loads(os.environ["TF_CONFIG"]),
                     "replicas": strategy.num_replicas_in_sync}
         else:
             strategy = tf.distribute.MirroredStrategy()

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["make_feed", "StreamSpec"]
+__all__ = ["make_feed", "StreamSpec", "ReadAhead"]
 
 
 class StreamSpec:
@@ -69,8 +69,12 @@ class StreamSpec:
             yield from self.stream(later, 0)
 
 
-class _Reader:
-    """Batches from one position on, read in order by a daemon thread into a bounded queue."""
+class ReadAhead:
+    """Items of an iterator, produced in order by a daemon thread into a bounded queue.
+
+    The iterator runs in the thread, so reading, densifying or a device transfer done inside it
+    overlaps the consumer's work. ``position`` is the index of the first item (for ``next``).
+    """
 
     _DONE = object()
 
@@ -111,6 +115,14 @@ class _Reader:
         self.next += 1
         return item
 
+    def __iter__(self) -> Iterator:
+        """The remaining items in order, until the source is exhausted."""
+        while True:
+            try:
+                yield self.get()
+            except IndexError:
+                return
+
     def close(self) -> None:
         self._stop.set()
 
@@ -134,7 +146,7 @@ def make_feed(spec: StreamSpec, *, epoch: int, start_step: int = 0, endless: boo
     class _Feed(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__(workers=1, use_multiprocessing=False)
-            self._reader: _Reader | None = None
+            self._reader: ReadAhead | None = None
             self._lock = threading.Lock()
 
         @property
@@ -144,11 +156,11 @@ def make_feed(spec: StreamSpec, *, epoch: int, start_step: int = 0, endless: boo
         def __len__(self) -> int:
             return n - start_step
 
-        def _open(self, i: int) -> _Reader:
+        def _open(self, i: int) -> ReadAhead:
             position = start_step + i
             batches = (spec.endless(epoch + position // n, position % n) if endless
                        else spec.stream(epoch, position))
-            return _Reader(batches, i, depth)
+            return ReadAhead(batches, i, depth)
 
         def __getitem__(self, i: int) -> tuple:
             if not endless and i >= n - start_step:

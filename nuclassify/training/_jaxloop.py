@@ -20,15 +20,13 @@ Checkpoints, resume state, history and best/last models are the same as with eng
 from __future__ import annotations
 
 import math
-import queue
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nuclassify.training._feed import StreamSpec
+from nuclassify.training._feed import ReadAhead, StreamSpec
 from nuclassify.training._keeper import history_csv
 from nuclassify.training._rundir import save_model_atomic, write_json_atomic, write_text_atomic
 
@@ -61,45 +59,13 @@ def _pack(views: dict, labels: np.ndarray, batch_size: int, weights: np.ndarray 
     return packed, y, w
 
 
-class _Prefetch:
-    """Background thread: read sparse batches, pack them, and put them on the device ahead of use."""
+def _prefetch(stream: StreamSpec, epoch: int, start: int, weights: np.ndarray | None, depth: int = 4) -> ReadAhead:
+    """Read sparse batches, pack them and put them on the device, ahead of use, in a thread."""
+    import jax
 
-    def __init__(self, stream: StreamSpec, epoch: int, start: int, weights: np.ndarray | None, depth: int = 4):
-        import jax
-
-        self._q: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-
-        def run() -> None:
-            try:
-                for views, labels in stream.stream(epoch, start, sparse=True):
-                    item = jax.device_put(_pack(views, labels, stream.batch_size, weights))
-                    while not self._stop.is_set():
-                        try:
-                            self._q.put((item, len(labels)), timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if self._stop.is_set():
-                        return
-                self._q.put(None)
-            except BaseException as exc:  # noqa: BLE001 - raised in the consumer
-                self._q.put(exc)
-
-        self._thread = threading.Thread(target=run, daemon=True, name="nuclassify-jax-prefetch")
-        self._thread.start()
-
-    def __iter__(self) -> Any:
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
+    items = ((jax.device_put(_pack(views, labels, stream.batch_size, weights)), len(labels))
+             for views, labels in stream.stream(epoch, start, sparse=True))
+    return ReadAhead(items, 0, depth)
 
 
 def _densify(packed: dict, shapes: dict, batch_size: int, dtype: Any) -> list:
@@ -188,7 +154,7 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
         t0 = time.perf_counter()
         st = (*st[:3], jnp.zeros(2, jnp.float32))
         bar = None if quiet else keras.utils.Progbar(steps - start_step, unit_name="step")
-        feed = _Prefetch(train_stream, epoch, start_step, wvec)
+        feed = _prefetch(train_stream, epoch, start_step, wvec)
         done, seen, since = start_step, 0, 0
         saved_at = time.perf_counter()
         try:
@@ -220,7 +186,7 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
         row = {"epoch": epoch, "accuracy": float(sums[1] / max(seen, 1)), "loss": float(sums[0] / max(seen, 1))}
         if valid_stream is not None:
             vs = np.zeros(2)
-            vfeed = _Prefetch(valid_stream, 0, 0, None)
+            vfeed = _prefetch(valid_stream, 0, 0, None)
             try:
                 for (packed, y, w), _ in vfeed:
                     vs += np.asarray(eval_step(st[0], st[1], packed, y, w))

@@ -124,6 +124,16 @@ def check_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) 
     return run_dir
 
 
+def _remove_run_files(run_dir: Path) -> None:
+    """Delete the files a run writes (RUN_FILES) and nothing else that may share the folder."""
+    for name in RUN_FILES:
+        target = run_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
 def prepare_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> Path:
     """Check, then create RUN_DIR. A folder that holds anything is refused unless resume/overwrite.
 
@@ -134,10 +144,7 @@ def prepare_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool
     if resume:
         return run_dir
     if run_dir.is_dir():
-        ours = [n for n in RUN_FILES if (run_dir / n).exists()]
-        for name in ours:
-            target = run_dir / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        _remove_run_files(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -151,10 +158,7 @@ def discard_unstarted_run(run_dir: Path, *, created: bool) -> None:
     """
     if (run_dir / "resume" / "state.keras").exists():
         return
-    for name in RUN_FILES:
-        target = run_dir / name
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    _remove_run_files(run_dir)
     if created and run_dir.is_dir() and not any(run_dir.iterdir()):
         run_dir.rmdir()
 
