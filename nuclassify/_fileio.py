@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nuclassify.errors import UsageError
 
-__all__ = ["atomic_output", "check_output_path"]
+__all__ = ["atomic_output", "check_output_path", "default_file_mode"]
 
 
 def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -35,20 +35,26 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
     return target
 
 
+def default_file_mode() -> int:
+    """The permissions a plain ``open()`` would give a new file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, overwrite: bool = False, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
 
     On any exception (KeyboardInterrupt included) the temporary file is deleted and the
-    existing ``path``, if any, is left untouched.
+    existing ``path``, if any, is left untouched. ``suffix`` ends the temporary name, for
+    writers that insist on an extension (Keras saves only to ``*.keras``).
     """
     target = check_output_path(path, overwrite=overwrite)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent or ".")
     os.close(fd)
     # mkstemp creates 0600 files; give the output the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_name, 0o666 & ~umask)
+    os.chmod(tmp_name, default_file_mode())
     tmp = Path(tmp_name)
     try:
         yield tmp

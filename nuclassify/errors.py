@@ -15,6 +15,9 @@ __all__ = [
     "SpecError",
     "UsageError",
     "RunDirError",
+    "TrainingError",
+    "TrainingDivergedError",
+    "TrainingInterrupted",
 ]
 
 
@@ -48,3 +51,17 @@ class UsageError(NuclassifyError):
 
 class RunDirError(NuclassifyError):
     """A run directory is missing, incomplete, or holds another run."""
+
+
+class TrainingError(NuclassifyError):
+    """Training could not run: the backend failed in a way that the user can act on."""
+
+
+class TrainingDivergedError(NuclassifyError):
+    """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+
+
+class TrainingInterrupted(NuclassifyError):
+    """Training stopped on request (Ctrl-C, SIGTERM) after saving its resume checkpoint."""
+
+    exit_code = 130

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from nuclassify._signals import terminate_as_interrupt
 from nuclassify.cli._output import get_output
 
 _OUTPUT = click.Path(path_type=Path, dir_okay=False)
@@ -40,23 +37,6 @@ def _check(n_events: int, output: Path, overwrite: bool) -> None:
     if n_events <= 0:
         raise UsageError(f"-n must be a positive number of events (received {n_events})")
     check_output_path(output, overwrite=overwrite)
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (a batch system's kill) like Ctrl-C, so the half-written file is removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @click.group("simulate")
@@ -100,7 +80,7 @@ def minerva(ctx: click.Context, n_events: int, output: Path, seed: int, workers:
     blocks = simulate_minerva(n_events, seed=seed, beam=beam, pileup=pileup, backward_fraction=backward, gain=gain,
                               noise_rate=noise_rate, layout=layout, workers=workers)
     start = time.perf_counter()
-    with _terminate_as_interrupt(), out.progress_bar(n_events, label="simulating MINERvA") as bar:
+    with terminate_as_interrupt(), out.progress_bar(n_events, label="simulating MINERvA") as bar:
         path = write_minerva(output, blocks, layout=layout, overwrite=overwrite, on_block=bar.update)
     _report(out, "minerva", path, n_events, seed, time.perf_counter() - start)
 
@@ -120,7 +100,7 @@ def nova(ctx: click.Context, n_events: int, output: Path, seed: int, workers: in
     _check(n_events, output, overwrite)
     blocks = simulate_nova(n_events, seed=seed, gain=gain, workers=workers)
     start = time.perf_counter()
-    with _terminate_as_interrupt(), out.progress_bar(n_events, label="simulating NOvA") as bar:
+    with terminate_as_interrupt(), out.progress_bar(n_events, label="simulating NOvA") as bar:
         path = write_nova(output, blocks, overwrite=overwrite, on_block=bar.update)
     _report(out, "nova", path, n_events, seed, time.perf_counter() - start)
 

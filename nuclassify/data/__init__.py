@@ -8,10 +8,10 @@ lists), NOvA CVN pixel maps, and generic labelled images.
 from nuclassify.data._display import draw_event
 from nuclassify.data._order import split_indices
 from nuclassify.data._reader import Dataset, open_dataset
-from nuclassify.data._sparse import MinervaBlock, NovaBlock, SparseImages
 from nuclassify.data._summary import format_summary, summarize
 from nuclassify.data._validate import validate_pixels
 from nuclassify.data._writer import write_images, write_minerva, write_nova
+from nuclassify.events import MinervaBlock, NovaBlock, SparseImages
 
 __all__ = [
     "SparseImages", "MinervaBlock", "NovaBlock",

@@ -16,9 +16,9 @@ import numpy as np
 from nuclassify.data._h5 import open_h5, read_error
 from nuclassify.data._layouts import detect
 from nuclassify.data._order import epoch_order, resolve_indices
-from nuclassify.data._sparse import SparseImages
 from nuclassify.data._views import BufferRing, SparseSource
 from nuclassify.errors import UsageError
+from nuclassify.events import SparseImages
 
 __all__ = ["Dataset", "open_dataset"]
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from nuclassify.detector.minerva import N_SEGMENTS
+from nuclassify.detector.nova import MAP_SHAPE
+
 __all__ = [
     "LAYOUTS", "MINERVA_VIEWS", "NOVA_VIEWS", "SPARSE_FORMAT", "SEGMENT_NAMES", "N_SEGMENTS",
     "PLANECODE_CLASSES", "UNLABELLED_U8", "UNLABELLED_U16", "NOVA_CODE_NAMES", "FLAVOUR_NAMES",
@@ -22,7 +25,6 @@ NOVA_VIEWS = ("xz", "yz")
 SPARSE_FORMAT = "nuclassify-sparse-hits-v1"
 
 # --- MINERvA labels ------------------------------------------------------------------------
-N_SEGMENTS = 11
 UNLABELLED_U8 = 0xFF
 UNLABELLED_U16 = 0xFFFF
 # Segment numbers are NOT in z order (FACTS §1): names indexed by segment number.
@@ -45,7 +47,7 @@ def minerva_paths(layout: str) -> dict[str, str]:
 
 
 # --- NOvA CVN ------------------------------------------------------------------------------
-NOVA_SHAPE = (2, 100, 80)  # flat cvnmap of 16000 = (view, plane, cell)
+NOVA_SHAPE = MAP_SHAPE  # flat cvnmap of 16000 = (view, plane, cell)
 NOVA_NAMINGS = {
     "cvnmap": ("cvnmap", "neutrino/interaction"),
     "rec.training": ("rec.training.cvnmaps/cvnmap", "rec.training.trainingdata/interaction"),

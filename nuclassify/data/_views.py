@@ -15,8 +15,8 @@ import h5py
 import numpy as np
 
 from nuclassify.data._h5 import read_error
-from nuclassify.data._sparse import SparseImages
 from nuclassify.errors import DataFileError
+from nuclassify.events import SparseImages
 
 __all__ = ["SparseSource", "DenseSource", "NovaSource", "ImageSource", "BufferRing", "ranges", "runs"]
 

@@ -18,8 +18,8 @@ import numpy as np
 from nuclassify import __version__
 from nuclassify._fileio import atomic_output
 from nuclassify.data._schema import MINERVA_VIEWS, NOVA_NAMINGS, SPARSE_FORMAT, minerva_paths
-from nuclassify.data._sparse import MinervaBlock, NovaBlock, SparseImages
 from nuclassify.errors import DataFileError, UsageError
+from nuclassify.events import MinervaBlock, NovaBlock, SparseImages
 
 __all__ = ["write_minerva", "write_nova", "write_images"]
 

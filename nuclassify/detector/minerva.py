@@ -17,7 +17,7 @@ __all__ = [
     "SEGMENT_Z_ORDER", "SEGMENT_UPPER_Z_MM", "SEGMENT_TARGET", "N_SEGMENTS",
     "segment_of_z", "planes", "view_plane_z", "transverse_coordinate", "strip_of",
     "NUCLEAR_REGION_Z_MM", "TRACKER_START_Z_MM", "FIDUCIAL_APOTHEM_MM",
-    "DETECTOR_APOTHEM_MM", "SCINT_THICKNESS_MM", "IMAGE_COLUMNS", "N_PLANECODES",
+    "DETECTOR_APOTHEM_MM", "SCINT_THICKNESS_MM", "IMAGE_COLUMNS", "IMAGE_COLUMNS_2016", "image_columns", "N_PLANECODES",
     "material_at", "material_code_at", "MATERIAL_CODES", "planecode_of_z", "planecode_z", "inside_hexagon",
     "target_by_number",
 ]
@@ -34,6 +34,14 @@ DETECTOR_APOTHEM_MM = N_STRIPS * STRIP_PITCH_MM / 2
 SCINT_THICKNESS_MM = 17.0  # triangular strip height: the active depth of one plane
 # Image columns per view in the 2018 layout: every X plane but the HCAL, and half as many U/V.
 IMAGE_COLUMNS = {"x": 94, "u": 47, "v": 47}
+# The 2016-17 files image only the first 50 X and 25 U/V planes (X 127x50, U/V 127x25).
+IMAGE_COLUMNS_2016 = {"x": 50, "u": 25, "v": 25}
+
+
+def image_columns(layout: str = "2018") -> dict[str, int]:
+    """Image columns per view of a MINERvA file layout ("2018" or "2016")."""
+    return dict(IMAGE_COLUMNS if layout == "2018" else IMAGE_COLUMNS_2016)
+
 NUCLEAR_REGION_Z_MM = (4293.04, 5835.0)
 TRACKER_START_Z_MM = 5991.29
 

@@ -3,19 +3,19 @@
 Each classifier is a function ``views -> probabilities`` (or ``-> (probabilities, z)``); the
 runner reads one batch, hands it to every classifier, folds the results into counts and drops
 the batch. Memory holds only counts plus one bool per event and classifier (for McNemar's
-paired test). Reading runs one batch ahead in a thread, so file I/O overlaps the model's work.
+paired test). Reading runs ahead in a thread (:mod:`nuclassify._readahead`), so file I/O
+overlaps the model's work.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from nuclassify._readahead import prefetch
 from nuclassify.errors import DataFileError
 from nuclassify.evaluation._metrics import Tally, mcnemar
 from nuclassify.evaluation._nova import FlavourTally
@@ -34,41 +34,6 @@ def split_output(out: Any) -> tuple[np.ndarray, np.ndarray | None]:
     if hasattr(out, "probabilities"):
         return np.asarray(out.probabilities), getattr(out, "z", None)
     return np.asarray(out), None
-
-
-def prefetch(iterable: Iterable[Any], depth: int = 2) -> Iterator[Any]:
-    """Iterate ``iterable`` in a background thread, ``depth`` items ahead (errors re-raised here)."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def worker() -> None:
-        try:
-            for item in iterable:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(exc)
-
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
 
 
 @dataclass

@@ -6,16 +6,24 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from nuclassify.detector import minerva, nova
 from nuclassify.errors import SpecError
 from nuclassify.models._spec import validate_spec
 
 __all__ = ["load_spec", "list_specs", "dump_spec", "INPUT_PRESETS", "preset_shapes"]
 
-# name -> (view -> channels-last (H, W, C), classes of the usual target). FACTS §1-2.
+def _minerva_preset(layout: str) -> tuple[dict[str, tuple[int, int, int]], int]:
+    """Channels-last (strips, planes, [energy, time]) per view, from the detector's geometry."""
+    cols = minerva.image_columns(layout)
+    return {v: (minerva.N_STRIPS, cols[v], 2) for v in minerva.VIEWS}, minerva.N_SEGMENTS
+
+
+# name -> (view -> channels-last (H, W, C), classes of the usual target): MINERvA (Terwilliger
+# et al., arXiv:1808.08332) and NOvA CVN maps (Aurisano et al., arXiv:1604.01444).
 INPUT_PRESETS: dict[str, tuple[dict[str, tuple[int, int, int]], int]] = {
-    "minerva": ({"x": (127, 94, 2), "u": (127, 47, 2), "v": (127, 47, 2)}, 11),
-    "minerva2016": ({"x": (127, 50, 2), "u": (127, 25, 2), "v": (127, 25, 2)}, 11),
-    "nova": ({"xz": (80, 100, 1), "yz": (80, 100, 1)}, 4),
+    "minerva": _minerva_preset("2018"),
+    "minerva2016": _minerva_preset("2016"),
+    "nova": ({"xz": (nova.N_MAP_CELLS, nova.N_MAP_PLANES, 1), "yz": (nova.N_MAP_CELLS, nova.N_MAP_PLANES, 1)}, 4),
 }
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from nuclassify.data._sparse import MinervaBlock, NovaBlock
 from nuclassify.errors import UsageError
+from nuclassify.events import MinervaBlock, NovaBlock
 from nuclassify.simulate._minerva import MinervaConfig, minerva_block
 from nuclassify.simulate._nova import NovaConfig, nova_block
 

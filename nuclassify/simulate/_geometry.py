@@ -82,7 +82,7 @@ def minerva_slabs(layout: str = "2018") -> Slabs:
     ``layout`` "2016" images only the first 50 X and 25 U/V planes; the stack ends at the last
     imaged plane, since nothing further downstream can reach the images.
     """
-    columns = dict(minerva.IMAGE_COLUMNS) if layout == "2018" else {"x": 50, "u": 25, "v": 25}
+    columns = minerva.image_columns(layout)
     z, view, module = minerva.planes()
     half = minerva.SCINT_THICKNESS_MM / 2
     rows: list[tuple[float, float, int, int, int, int]] = []

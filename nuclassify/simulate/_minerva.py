@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nuclassify.data._sparse import MinervaBlock, SparseImages
 from nuclassify.detector import minerva
+from nuclassify.events import MinervaBlock, SparseImages
 from nuclassify.simulate._events import propagate
 from nuclassify.simulate._geometry import minerva_slabs
 from nuclassify.simulate._kinematics import Particles, final_state, sample_energy, sample_interactions
@@ -54,7 +54,7 @@ def _images(rng: np.random.Generator, dep: dict[str, np.ndarray], n: int,
     slabs = minerva_slabs(cfg.layout)
     hits = strip_hits(rng, dep, slabs)
     src = hits["src"]
-    columns = dict(minerva.IMAGE_COLUMNS) if cfg.layout == "2018" else {"x": 50, "u": 25, "v": 25}
+    columns = minerva.image_columns(cfg.layout)
     ncol = np.array([columns[v] for v in minerva.VIEWS])
     max_cols = int(ncol.max())
     dep_view = slabs.view[dep["slab"]].astype(np.int64)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nuclassify.data._sparse import NovaBlock
 from nuclassify.detector import nova
+from nuclassify.events import NovaBlock
 from nuclassify.simulate import _physics as ph
 from nuclassify.simulate._events import propagate
 from nuclassify.simulate._geometry import nova_slabs

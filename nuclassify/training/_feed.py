@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import queue
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["make_feed", "StreamSpec", "ReadAhead"]
+from nuclassify._readahead import ReadAhead
+
+__all__ = ["make_feed", "StreamSpec"]
 
 
 class StreamSpec:
@@ -67,64 +68,6 @@ class StreamSpec:
         yield from self.stream(epoch, start)
         for later in itertools.count(epoch + 1):
             yield from self.stream(later, 0)
-
-
-class ReadAhead:
-    """Items of an iterator, produced in order by a daemon thread into a bounded queue.
-
-    The iterator runs in the thread, so reading, densifying or a device transfer done inside it
-    overlaps the consumer's work. ``position`` is the index of the first item (for ``next``).
-    """
-
-    _DONE = object()
-
-    def __init__(self, batches: Iterator, position: int, depth: int) -> None:
-        self.next = position
-        self._q: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(batches,), daemon=True, name="nuclassify-feed")
-        self._thread.start()
-
-    def _run(self, batches: Iterator) -> None:
-        try:
-            for item in batches:
-                while not self._stop.is_set():
-                    try:
-                        self._q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
-                    return
-            self._q.put(self._DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            self._q.put(exc)
-
-    def get(self) -> Any:
-        while True:
-            try:
-                item = self._q.get(timeout=0.1)
-                break
-            except queue.Empty:
-                if self._stop.is_set():
-                    raise IndexError(f"feed closed before batch {self.next}") from None
-        if item is self._DONE:
-            raise IndexError(f"no batch {self.next}")
-        if isinstance(item, BaseException):
-            raise item
-        self.next += 1
-        return item
-
-    def __iter__(self) -> Iterator:
-        """The remaining items in order, until the source is exhausted."""
-        while True:
-            try:
-                yield self.get()
-            except IndexError:
-                return
-
-    def close(self) -> None:
-        self._stop.set()
 
 
 def make_feed(spec: StreamSpec, *, epoch: int, start_step: int = 0, endless: bool = True, depth: int = 6,

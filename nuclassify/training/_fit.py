@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from nuclassify.errors import RunDirError, UsageError
+from nuclassify._signals import stop_on_signals
+from nuclassify.errors import RunDirError, TrainingDivergedError, TrainingError, TrainingInterrupted, UsageError
 from nuclassify.models import load_model as _load_keras_model
 from nuclassify.training._checks import (
     ENGINES,
@@ -26,9 +27,7 @@ from nuclassify.training._checks import (
     resume_conflicts,
 )
 from nuclassify.training._distribute import DEFAULT_PORT, distribution_scope, worker_rank
-from nuclassify.training._errors import TrainingDivergedError, TrainingError, TrainingInterrupted
 from nuclassify.training._feed import StreamSpec
-from nuclassify.training._interrupt import stop_on_signals
 from nuclassify.training._keeper import read_state
 from nuclassify.training._kerasloop import run_keras_fit, tensorboard_ok
 from nuclassify.training._rundir import (

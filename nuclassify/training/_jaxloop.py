@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from nuclassify.training._feed import ReadAhead, StreamSpec
+from nuclassify._readahead import ReadAhead
+from nuclassify.training._feed import StreamSpec
 from nuclassify.training._keeper import history_csv
 from nuclassify.training._rundir import save_model_atomic, write_json_atomic, write_text_atomic
 

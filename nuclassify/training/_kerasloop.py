@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nuclassify.training._errors import TrainingError
+from nuclassify.errors import TrainingError
 from nuclassify.training._feed import StreamSpec, make_feed
 from nuclassify.training._keeper import make_keeper
 

@@ -20,17 +20,15 @@ so a resume check on a 100 GB file takes milliseconds, and the method is named i
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nuclassify._fileio import atomic_output
+from nuclassify._fileio import atomic_output, default_file_mode
 from nuclassify.errors import RunDirError
 from nuclassify.models import load_model as _load_keras_model
 
@@ -40,11 +38,6 @@ __all__ = ["RUN_FILES", "LoadedRun", "load_run", "prepare_run_dir", "discard_uns
 RUN_FILES = ("run.json", "spec.json", "model.keras", "best.keras", "last.keras", "history.csv", "logs", "resume")
 _WHOLE_HASH_LIMIT = 4 << 30
 
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 _PIECE = 8 << 20
 
 
@@ -82,16 +75,9 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def save_model_atomic(model: Any, path: Path) -> None:
     """``model.save`` to a temporary ``.keras`` next to ``path``, then rename (a kill leaves the old file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, overwrite=True, suffix=".tmp.keras") as tmp:
         model.save(tmp)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        os.chmod(tmp, default_file_mode())  # in case the saver replaced the file rather than wrote into it
 
 
 def read_run_json(run_dir: Path) -> dict:

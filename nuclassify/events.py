@@ -1,4 +1,7 @@
-"""Sparse images: the hit lists that the simulator produces and the project's files store.
+"""Event containers: the hit lists that the simulator produces and the project's files store.
+
+A public home shared by ``simulate`` (which fills them) and ``data`` (which writes and reads
+them), so neither imports the other's private modules.
 
 Detector images are about 2% occupied, so a block of events is kept as, per view, the flat
 pixel index and the channel values of each hit, with per-event offsets. This is both the

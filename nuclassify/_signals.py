@@ -1,0 +1,68 @@
+"""Ctrl-C and SIGTERM (a batch system's notice before it kills), handled the same way everywhere.
+
+Two policies, one module:
+
+- :func:`terminate_as_interrupt`: SIGTERM raises KeyboardInterrupt like Ctrl-C, so a writer's
+  ``atomic_output`` removes its half-written temporary file (``simulate``, exports).
+- :func:`stop_on_signals`: long resumable work (training, a search) stops at a safe point.
+  The first signal asks training to stop: at the end of the current batch the resume
+  checkpoint is written at exactly that step, and :func:`~nuclassify.training.fit` raises
+  :class:`~nuclassify.errors.TrainingInterrupted`, so ``train --resume`` loses no finished
+  batch. A second signal stops at once (KeyboardInterrupt); the last periodic checkpoint is
+  then what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+__all__ = ["stop_on_signals", "terminate_as_interrupt"]
+
+
+def _in_main_thread() -> bool:
+    """Python installs signal handlers only in the main thread; elsewhere these helpers do nothing."""
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C (KeyboardInterrupt) inside the block."""
+    if not _in_main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Yield an event that SIGINT/SIGTERM set; a second signal raises KeyboardInterrupt.
+
+    Outside the main thread (where Python cannot install handlers) the event simply never fires.
+    """
+    requested = threading.Event()
+    if not _in_main_thread():
+        yield requested
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
