@@ -66,16 +66,15 @@ def _best_rate(n: int, fn, repeats: int = 3) -> float:
 
 
 def bench_model(path: Path) -> None:
-    from nuclassify.cli.predict_cmd import _model_fn
     from nuclassify.data import open_dataset
-    from nuclassify.evaluation import evaluate_models, iter_predictions, write_predictions_csv
+    from nuclassify.evaluation import evaluate_models, iter_predictions, keras_predict_fn, write_predictions_csv
 
     with open_dataset(path) as ds:
         n = ds.n_events
         views = tuple(ds.view_names)
         model = small_model(ds.view_shapes, views)
         arrays = ds.read_views(np.arange(n))
-        fn = _model_fn(model, list(views), list(views))
+        fn = keras_predict_fn(model, list(views), list(views))
         model.predict([a[:BATCH] for a in arrays], batch_size=BATCH, verbose=0)  # warm up both paths
         fn(tuple(a[:BATCH] for a in arrays))
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nuclassify.errors import UsageError
+
 __all__ = ["SparseImages", "MinervaBlock", "NovaBlock"]
 
 
@@ -67,13 +69,20 @@ class SparseImages:
 
     @staticmethod
     def concatenate(parts: list[SparseImages]) -> SparseImages:
-        """Join blocks of the same view end to end."""
+        """Join blocks of the same view end to end.
+
+        Raises:
+            UsageError: for no parts, or parts of different image shapes (the caller's input,
+                so the package's one-line kind rather than a bare ValueError).
+        """
+        if not parts:
+            raise UsageError("cannot join an empty list of views (nothing gives the image shape)")
         shape = parts[0].shape
         offsets = [np.zeros(1, dtype=np.int64)]
         base = 0
         for part in parts:
             if part.shape != shape:
-                raise ValueError(f"cannot join views of shapes {shape} and {part.shape}")
+                raise UsageError(f"cannot join views of shapes {shape} and {part.shape}")
             offsets.append(part.offsets[1:] + base)
             base += int(part.offsets[-1])
         return SparseImages(shape, np.concatenate(offsets),
@@ -107,7 +116,7 @@ class NovaBlock:
     """A block of NOvA events: pixel maps (N, 16000) uint8 = (2 views, 100 planes, 80 cells)."""
 
     cvnmap: np.ndarray  # uint8 (N, 16000)
-    interaction: np.ndarray  # int (N,) codes 0-15 (FACTS §2)
+    interaction: np.ndarray  # int (N,) codes 0-15 (data/README.md; DUNE/dunereco CVN/func/InteractionType.h)
     truth: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property

@@ -34,3 +34,22 @@ def test_unknown_command_fails_nonzero():
     proc = subprocess.run([sys.executable, "-m", "nuclassify", "no-such-command"], capture_output=True, text=True)
     assert proc.returncode != 0
     assert "no-such-command" in proc.stderr
+
+
+def test_nothing_outside_the_cli_imports_from_it():
+    # The CLI is the top layer: the library and the benchmarks use only the library's public API,
+    # so a command can change without breaking them. (__main__ is the entry point, the one exception.)
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = []
+    for path in [*root.joinpath("nuclassify").rglob("*.py"), *root.joinpath("benchmarks").rglob("*.py")]:
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("nuclassify/cli/") or rel == "nuclassify/__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{rel}: {n}" for n in names if n == "nuclassify.cli" or n.startswith("nuclassify.cli.")]
+    assert not offenders, offenders

@@ -16,7 +16,7 @@ import pytest
 
 from nuclassify.cli.main import main
 from nuclassify.data import MinervaBlock, SparseImages, open_dataset, validate_pixels, write_minerva
-from nuclassify.errors import DataFileError
+from nuclassify.errors import DataFileError, UsageError
 
 N = 10
 
@@ -191,3 +191,13 @@ def test_validate_pixels_stops_at_the_first_bad_event(tmp_path):
         with pytest.raises(DataFileError, match="event 3"):  # raised when event 3's read window loads
             list(ds.batches(2))
         assert len(list(ds.batches(2, indices=[0, 1, 2, 4, 5]))) == 3  # events that are fine still read
+
+
+def test_joining_views_of_different_shapes_is_a_usage_error():
+    a = SparseImages.from_dense(np.ones((2, 2, 127, 10), np.float32))
+    b = SparseImages.from_dense(np.ones((1, 2, 127, 5), np.float32))
+    assert SparseImages.concatenate([a, a]).n_events == 4
+    with pytest.raises(UsageError, match="cannot join views of shapes"):
+        SparseImages.concatenate([a, b])
+    with pytest.raises(UsageError, match="empty list"):
+        SparseImages.concatenate([])

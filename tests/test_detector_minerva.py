@@ -1,12 +1,18 @@
-"""MINERvA geometry against FACTS §1: planes, views, targets, splits, segments, plane codes."""
+"""MINERvA geometry against the published one: planes, views, targets, splits, segments, plane codes.
+
+Published numbers: target centres from MinervaExpt/MAT-MINERvA utilities/TargetUtils.cxx, the
+detector from arXiv:1305.5199, segments from MNVML/root2hdf5proj include/RecoTracksUtils.h.
+"""
 
 import numpy as np
 import pytest
 
 from nuclassify.detector import minerva
+from nuclassify.errors import UsageError
 from nuclassify.simulate._geometry import minerva_slabs, target_pieces
 
-FACTS_CENTRES = {1: 4482.3, 2: 4702.3, 3: 4945.9, 4: 5641.7, 5: 5776.3}
+# Target centres (mm) in TargetUtils.cxx; target 3's is that of its carbon block, the thickest piece.
+PUBLISHED_CENTRES = {1: 4482.3, 2: 4702.3, 3: 4945.9, 4: 5641.7, 5: 5776.3}
 
 
 def test_views_cycle_u_x_v_x_and_image_columns():
@@ -21,7 +27,7 @@ def test_views_cycle_u_x_v_x_and_image_columns():
 @pytest.mark.parametrize("number", [1, 2, 3, 4, 5])
 def test_target_gaps_are_centred_on_published_targets(number):
     z, _, _ = minerva.planes()
-    centre = FACTS_CENTRES[number]
+    centre = PUBLISHED_CENTRES[number]
     before = z[z < centre].max()
     after = z[z > centre].min()
     assert abs(0.5 * (before + after) - centre) < 5.0
@@ -65,7 +71,7 @@ def test_material_splits_follow_facts():
                                      np.array([0, 0, 100, -300, -300, 0.0]))
     names = [list(minerva.MATERIAL_CODES)[c] for c in codes]
     assert names == ["Fe", "Pb", "C", "Fe", "Pb", "H2O"]
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="no MINERvA target numbered 9"):
         minerva.target_by_number(9)
 
 
@@ -97,3 +103,14 @@ def test_hexagon():
     assert minerva.inside_hexagon(0.0, 0.0)
     assert minerva.inside_hexagon(a - 1, 0.0) and not minerva.inside_hexagon(a + 1, 0.0)
     assert minerva.inside_hexagon(0.0, a / np.cos(np.pi / 6) - 5) and not minerva.inside_hexagon(0.0, a * 1.2)
+
+
+def test_bad_arguments_are_one_line_usage_errors():
+    assert minerva.image_columns("2016") == {"x": 50, "u": 25, "v": 25}
+    with pytest.raises(UsageError, match="unknown MINERvA layout '2017'"):
+        minerva.image_columns("2017")  # used to fall back to 2016 silently
+    with pytest.raises(UsageError, match="unknown MINERvA view 'w'"):
+        minerva.view_plane_z("w")
+    with pytest.raises(UsageError, match="unknown MINERvA view 'y'"):
+        minerva.transverse_coordinate("y", 0.0, 0.0)
+    assert len(minerva.view_plane_z("X", 94)) == 94  # upper case still accepted

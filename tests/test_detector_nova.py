@@ -1,4 +1,4 @@
-"""NOvA geometry and pixel-map rules (FACTS §2)."""
+"""NOvA geometry and pixel-map rules (CVN, arXiv:1604.01444)."""
 
 import numpy as np
 

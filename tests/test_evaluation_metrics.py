@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from nuclassify.errors import NuclassifyError, UsageError
 from nuclassify.evaluation import (
     FlavourTally,
     SegmentCounts,
@@ -16,6 +17,7 @@ from nuclassify.evaluation import (
     mcnemar,
     mcnemar_counts,
     segment_rows,
+    upstream_rule_z,
 )
 from nuclassify.evaluation._runner import ModelEvaluation
 
@@ -64,8 +66,21 @@ def test_mcnemar_chi2_with_continuity_correction():
 
 
 def test_mcnemar_rejects_unpaired_lengths():
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(UsageError, match="differ in length"):
         mcnemar(np.ones(3, bool), np.ones(4, bool))
+
+
+def test_bad_arguments_raise_the_projects_one_line_errors():
+    # Library misuse is a UsageError (a NuclassifyError: the CLI prints it as one line), not a bare ValueError.
+    for call in (lambda: binomial_ci(5, 3), lambda: binomial_ci(1, 3, method="bayes")):
+        with pytest.raises(UsageError) as info:
+            call()
+        assert isinstance(info.value, NuclassifyError) and "\n" not in str(info.value)
+    views = {"x": np.zeros((1, 127, 10, 2))}
+    with pytest.raises(UsageError, match="one z array per view"):
+        upstream_rule_z(views, [np.zeros(10), np.zeros(5)])
+    with pytest.raises(UsageError, match="10 columns but 9 z values"):
+        upstream_rule_z(views, [np.zeros(9)])
 
 
 def test_tally_accumulates_batches_and_per_class():

@@ -25,7 +25,8 @@ EPS_2016 = {"x": (127, 50, 2), "u": (127, 25, 2), "v": (127, 25, 2)}
 
 
 def test_epsilon_has_the_published_parameter_count():
-    # FACTS §1: 1,686,071 at (2,127,50)/(2,127,25) channels-first = (127,50,2)/(127,25,2) here, 11 classes.
+    # gnperdue/ANNMINERvA archive/Lasagne/minerva_ann_networks.py (build_triamese_epsilon) and its logs:
+    # 1,686,071 at (2,127,50)/(2,127,25) channels-first = (127,50,2)/(127,25,2) here, 11 classes.
     assert count_params(load_spec("epsilon"), EPS_2016, 11) == 1_686_071
 
 

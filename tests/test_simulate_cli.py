@@ -43,7 +43,10 @@ def test_minerva_file_reads_back_with_labels(tmp_path):
         assert np.all((zs > 4280) & (zs < 6000))
 
 
-def test_same_seed_identical_file_contents_whatever_workers(tmp_path):
+def test_same_seed_identical_file_contents_whatever_workers(tmp_path, monkeypatch):
+    # The recorded creation time is the only thing that varies between runs: fix it, as a
+    # reproducible build would (tests/test_provenance.py checks the time itself).
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     a, b, c = tmp_path / "a.h5", tmp_path / "b.h5", tmp_path / "c.h5"
     assert _run(["-q", "simulate", "minerva", "-n", "60", "-o", str(a), "--seed", "9"]).exit_code == 0
     assert _run(["-q", "simulate", "minerva", "-n", "60", "-o", str(b), "--seed", "9", "--workers", "2"]).exit_code == 0

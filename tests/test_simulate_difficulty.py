@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from nuclassify.detector import minerva
+from nuclassify.errors import UsageError
 from nuclassify.evaluation.upstream_rule import upstream_rule_segments, upstream_rule_z
 from nuclassify.simulate import simulate_minerva
 
@@ -35,7 +36,7 @@ def test_rule_finds_first_cluster_and_ignores_isolated_noise():
 
 
 def test_rule_rejects_mismatched_inputs():
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="one z array per view"):
         upstream_rule_z(_empty(), [ZS["x"]])
 
 

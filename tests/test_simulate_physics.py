@@ -1,4 +1,8 @@
-"""Physics of the simulator checked against FACTS §3: ranges, showers, conversions, masses."""
+"""Physics of the simulator against its sources: ranges, showers, conversions, masses.
+
+The expected numbers and their sources (PDG, NIST PSTAR, Geant4 GFlash, MINERvA) are listed in
+data/README.md, section "Physics constants and sources".
+"""
 
 import numpy as np
 import pytest

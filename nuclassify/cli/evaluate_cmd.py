@@ -1,10 +1,14 @@
-"""``nuclassify evaluate``: score a model (or trackfit) on labelled data, or compare several."""
+"""``nuclassify evaluate``: score a model (or trackfit) on labelled data, or compare several.
+
+The work is :func:`nuclassify.evaluation.plan_evaluation` and its ``run``; this module checks the
+option combinations, mutes the backend's start-up chatter, shows progress and prints the result.
+"""
 
 from __future__ import annotations
 
 import click
 
-from nuclassify.cli._output import get_output
+from nuclassify.cli._output import get_output, start_backend_quietly
 from nuclassify.errors import UsageError
 
 
@@ -37,16 +41,8 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
     track-based baseline runs on the same events beside the model; '*' marks the better one.
     --compare tests each model against the best with McNemar's test on the paired predictions.
     """
-    from nuclassify.cli.predict_cmd import TRACKFIT, load_predictor
     from nuclassify.data import open_dataset
-    from nuclassify.evaluation import (
-        compare_table,
-        evaluate_models,
-        format_compare,
-        format_evaluation,
-        pairwise_mcnemar,
-        write_plots,
-    )
+    from nuclassify.evaluation import TRACKFIT, plan_evaluation
 
     out = get_output(ctx, json_mode)
     specs = list(compare_specs) + list(more)
@@ -56,67 +52,22 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
         if compare_specs:
             raise UsageError("use either --model or --compare, not both")
         raise UsageError(f"unexpected arguments {' '.join(more)} (several models need --compare)")
-    comparing = bool(specs)
-    if comparing and len(specs) < 2:
+    if specs and len(specs) < 2:
         raise UsageError("--compare needs at least two models")
+    if not specs and model_spec is not None:
+        specs = [model_spec]
     with open_dataset(data_path) as ds:
-        predictors = {}
-        for spec in specs or [model_spec]:
-            pred = load_predictor(spec, ds)
-            name = pred.name
-            while name in predictors:
-                name += "'"
-            predictors[name] = pred
-        targets = {p.target for p in predictors.values()}
-        if len(targets) > 1:
-            raise UsageError(f"the models predict different targets ({', '.join(sorted(targets))}); "
-                             "compare like with like")
-        target = targets.pop()
-        main_name = next(iter(predictors))
-        baseline_name = None
-        want_segments = per_segment or (plots_dir is not None and target == "segment")
-        if per_segment and target != "segment":
-            raise UsageError(f"--per-segment needs a segment model; this one predicts {target}")
-        is_trackfit = predictors[main_name].name == TRACKFIT
-        if want_segments and not comparing and not is_trackfit and ds.layout.startswith("minerva"):
-            baseline_name = TRACKFIT
-            predictors[baseline_name] = load_predictor(TRACKFIT, ds)
-        out.info(f"evaluating {', '.join(predictors)} on {data_path} ({ds.n_events} events, target {target})")
+        if any(spec.lower() != TRACKFIT for spec in specs):
+            start_backend_quietly(out.verbose)
+        plan = plan_evaluation(ds, specs, per_segment=per_segment, plots=plots_dir is not None)
+        out.info(f"evaluating {', '.join(plan.predictors)} on {data_path} ({ds.n_events} events, "
+                 f"target {plan.target})")
         with out.progress_bar(ds.n_events, "evaluate") as bar:
-            evals = evaluate_models(ds, {k: p.fn for k, p in predictors.items()}, target=target,
-                                    batch_size=batch_size, per_segment=want_segments, score_cut=score_cut,
-                                    on_batch=bar.update)
-    main = evals[main_name]
-    baseline = evals.get(baseline_name) if baseline_name else None
-    written = []
-    if plots_dir is not None:
-        for name, ev in evals.items():
-            if comparing or name == main_name:
-                sub = plots_dir if not comparing else f"{plots_dir}/{name.replace('/', '_')}"
-                written += write_plots(ev, sub, baseline)
-    if comparing:
-        rows = compare_table(list(evals.values()))
-        if json_mode:
-            out.json({"n_events": main.tally.n, "models": rows,
-                      "pairwise_p_value": pairwise_mcnemar(list(evals.values())),
-                      "per_model": {k: _maybe_segments(ev.to_dict(), per_segment) for k, ev in evals.items()}})
-        else:
-            out.result(format_compare(rows))
+            result = plan.run(batch_size=batch_size, score_cut=score_cut, on_batch=bar.update)
+    written = result.write_plots(plots_dir) if plots_dir is not None else []
+    if json_mode:
+        out.json(result.to_dict())
     else:
-        if json_mode:
-            out.json(_maybe_segments(main.to_dict(baseline), per_segment))
-        else:
-            text = format_evaluation(main, baseline)
-            if not per_segment:
-                text = text.split("\nper segment (detector z order)")[0].rstrip()
-            out.result(text)
+        out.result(result.format())
     for path in written:
         out.info(f"wrote {path}")
-
-
-def _maybe_segments(payload: dict, per_segment: bool) -> dict:
-    """Keep the per-segment block only when it was asked for (plots may have computed it anyway)."""
-    if not per_segment:
-        payload.pop("per_segment", None)
-        payload.pop("baseline", None)
-    return payload

@@ -16,7 +16,10 @@ from nuclassify.cli._output import get_output
               help="Events read for the occupancy estimate and the NaN/inf pixel check (0 = all).")
 @click.pass_context
 def inspect(ctx: click.Context, file: Path, json_mode: bool, sample: int) -> None:
-    """Summarise FILE: layout, events, views, label distribution, occupancy, truth fields.
+    """Summarise FILE: layout, events, views, label distribution, occupancy, truth fields, provenance.
+
+    Provenance is how the file was made (seed, options, version, time; under "provenance" in
+    --json, empty for files that do not record it, such as the experiments' own).
 
     The layout (MINERvA 2018/2016, NOvA CVN, generic images) is detected from the file.
 

@@ -33,7 +33,7 @@ def models(ctx: click.Context, preset: str | None, json_mode: bool) -> None:
     rows = []
     for name in list_specs():
         spec = load_spec(name)
-        inputs = preset or spec.get("default_inputs", "minerva2016")
+        inputs = preset if preset is not None else spec.get("default_inputs", "minerva2016")
         shapes, n_classes = preset_shapes(inputs)
         row = {"name": name, "inputs": inputs, "n_classes": n_classes, "views": spec["views"],
                "combine": spec.get("combine", "columns"), "description": spec.get("description", "")}

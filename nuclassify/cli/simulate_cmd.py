@@ -1,7 +1,15 @@
-"""``nuclassify simulate minerva|nova``: thin over :mod:`nuclassify.simulate` and the writers."""
+"""``nuclassify simulate minerva|nova``: thin over :mod:`nuclassify.simulate` and the writers.
+
+The file records how it was made (the simulator's own provenance: seed and every option) plus
+``command``, the command line that makes the same file again. That command is rebuilt from the
+options rather than copied from ``sys.argv``: it leaves out ``-o``, ``--workers``,
+``--overwrite`` and ``--json``, which do not change the file, so two runs that differ only in
+those still write byte-identical files (with ``SOURCE_DATE_EPOCH`` set).
+"""
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 
@@ -39,11 +47,25 @@ def _check(n_events: int, output: Path, overwrite: bool) -> None:
     check_output_path(output, overwrite=overwrite)
 
 
+def _command(detector: str, n_events: int, seed: int, **options: object) -> str:
+    """The ``nuclassify simulate`` command that reproduces the file (add ``-o FILE``).
+
+    Every option is spelled out, defaults included, so the command keeps its meaning even if a
+    later version changes a default.
+    """
+    args = ["nuclassify", "simulate", detector, "-n", str(n_events), "--seed", str(seed)]
+    for flag, value in options.items():
+        args += [f"--{flag.replace('_', '-')}", str(value)]
+    return shlex.join(args)
+
+
 @click.group("simulate")
 def simulate() -> None:
     """Simulate MINERvA or NOvA events into an HDF5 file (the experiments' layouts).
 
-    The same --seed gives the same file whatever --workers is.
+    The same --seed gives the same file whatever --workers is. The file records its seed,
+    options, nuclassify version and creation time (see `nuclassify inspect FILE`); set
+    SOURCE_DATE_EPOCH to fix the recorded time and get byte-identical files.
 
     \b
     Examples:
@@ -80,8 +102,11 @@ def minerva(ctx: click.Context, n_events: int, output: Path, seed: int, workers:
     blocks = simulate_minerva(n_events, seed=seed, beam=beam, pileup=pileup, backward_fraction=backward, gain=gain,
                               noise_rate=noise_rate, layout=layout, workers=workers)
     start = time.perf_counter()
+    command = _command("minerva", n_events, seed, beam=beam, pileup=pileup, backward=backward, gain=gain,
+                       noise_rate=noise_rate, layout=layout)
     with terminate_as_interrupt(), out.progress_bar(n_events, label="simulating MINERvA") as bar:
-        path = write_minerva(output, blocks, layout=layout, overwrite=overwrite, on_block=bar.update)
+        path = write_minerva(output, blocks, layout=layout, overwrite=overwrite, on_block=bar.update,
+                             provenance={"command": command})
     _report(out, "minerva", path, n_events, seed, time.perf_counter() - start)
 
 
@@ -100,8 +125,9 @@ def nova(ctx: click.Context, n_events: int, output: Path, seed: int, workers: in
     _check(n_events, output, overwrite)
     blocks = simulate_nova(n_events, seed=seed, gain=gain, workers=workers)
     start = time.perf_counter()
+    command = _command("nova", n_events, seed, gain=gain)
     with terminate_as_interrupt(), out.progress_bar(n_events, label="simulating NOvA") as bar:
-        path = write_nova(output, blocks, overwrite=overwrite, on_block=bar.update)
+        path = write_nova(output, blocks, overwrite=overwrite, on_block=bar.update, provenance={"command": command})
     _report(out, "nova", path, n_events, seed, time.perf_counter() - start)
 
 

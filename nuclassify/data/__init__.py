@@ -2,7 +2,8 @@
 
 Layouts (detected from file contents, documented field by field in data/README.md):
 MINERvA 2018 grouped and 2016 flat (dense experiment images or the project's sparse hit
-lists), NOvA CVN pixel maps, and generic labelled images.
+lists), NOvA CVN pixel maps, and generic labelled images. Every file the writers make records
+how it was made (the ``nuclassify_provenance`` attribute; ``Dataset.provenance`` reads it).
 """
 
 from nuclassify.data._display import draw_event

@@ -6,9 +6,11 @@ densified per batch into channels-last float32 arrays for Keras, and never hold 
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -16,6 +18,7 @@ import numpy as np
 from nuclassify.data._h5 import open_h5, read_error
 from nuclassify.data._layouts import detect
 from nuclassify.data._order import epoch_order, resolve_indices
+from nuclassify.data._provenance import read_provenance
 from nuclassify.data._views import BufferRing, SparseSource
 from nuclassify.errors import UsageError
 from nuclassify.events import SparseImages
@@ -61,6 +64,7 @@ class Dataset:
         self.default_target: str = lay.default_target
         self.sparse = all(isinstance(s, SparseSource) for s in self._sources)
         self._truth = self._find_truth()
+        self._provenance: dict[str, Any] | None = None
 
     # --- bookkeeping -------------------------------------------------------------------------
     def close(self) -> None:
@@ -87,6 +91,21 @@ class Dataset:
         if self._h5 is None:
             raise UsageError(f"{self.path}: dataset is closed")
         return self._h5
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """How the file was made: seed, options, nuclassify version, creation time (data/README.md).
+
+        Read from the ``nuclassify_provenance`` attribute that the project's writers store; ``{}``
+        for files without one (the experiments' own files, and ours from before it existed).
+        A fresh copy each time, so a caller may add to it (``train`` does, for its run record).
+
+        Raises:
+            DataFileError: if the attribute is present but is not a JSON object.
+        """
+        if self._provenance is None:
+            self._provenance = read_provenance(self.h5, self.path)
+        return copy.deepcopy(self._provenance)
 
     def _indices(self, indices: object) -> np.ndarray:
         return resolve_indices(indices, self.n_events, self.path)

@@ -1,4 +1,11 @@
-"""Names, dtypes and label schemes of the layouts the data layer reads and writes (FACTS §1-2).
+"""Names, dtypes and label schemes of the layouts the data layer reads and writes.
+
+Sources: the MINERvA layout follows the experiment's converter, MNVML/root2hdf5proj
+(``app/skimsplit_root2hdf5_nukecc_hadmultkine.cxx``), and reader, gnperdue/ANNMINERvA
+(``mnvtf/data_constants.py``, ``mnvtf/hdf5_readers.py``); the segment numbering is
+MNVML/root2hdf5proj ``include/RecoTracksUtils.h``; the NOvA map and codes are from
+arXiv:1604.01444 and DUNE/dunereco ``CVN/func/InteractionType.h``. data/README.md documents
+every layout field by field.
 
 Kept in one place so that the writer, the reader, ``inspect`` and ``data/README.md`` tell the
 same story. Nothing here touches a file.
@@ -27,7 +34,7 @@ SPARSE_FORMAT = "nuclassify-sparse-hits-v1"
 # --- MINERvA labels ------------------------------------------------------------------------
 UNLABELLED_U8 = 0xFF
 UNLABELLED_U16 = 0xFFFF
-# Segment numbers are NOT in z order (FACTS §1): names indexed by segment number.
+# Segment numbers are NOT in z order (root2hdf5proj RecoTracksUtils.h): names indexed by segment number.
 SEGMENT_NAMES: tuple[str, ...] = (
     "upstream of T1", "T1", "T2", "T3", "T4", "T5",
     "T1-T2", "T2-T3", "T3-T4 (water)", "T4-T5", "downstream of T5",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -32,11 +33,12 @@ def _distribution(labels: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 def summarize(path: str | os.PathLike, sample: int = 2000) -> dict[str, Any]:
-    """Layout, event count, views, label distributions, occupancy and truth fields of a file.
+    """Layout, event count, views, label distributions, occupancy, truth fields and provenance of a file.
 
     Occupancy (mean fraction of pixels with any non-zero channel) is exact over all events for
     sparse files (from the hit counts) and estimated from ``sample`` evenly spaced events for dense
     ones. The pixels of the first ``sample`` events (all if ``sample`` is 0) are checked for NaN/inf.
+    ``provenance`` is the file's record of how it was made (``{}`` if it has none).
 
     Raises:
         DataFileError: if the file is unreadable or invalid (one line naming it and the problem).
@@ -69,6 +71,7 @@ def summarize(path: str | os.PathLike, sample: int = 2000) -> dict[str, Any]:
             "bytes_per_event": size / n, "views": views, "default_target": ds.default_target, "targets": targets,
             "occupancy": occupancy, "occupancy_events": n if ds.sparse else len(picks),
             "truth_fields": ds.truth_fields, "pixels_checked_events": checked,
+            "provenance": ds.provenance,
         }
         if ds._layout.raw_codes is not None:
             codes = ds._layout.raw_codes
@@ -111,4 +114,21 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.extend(f"  {name:<22} {count:>9}" for name, count in s["interaction_codes"].items() if count)
     lines.append(f"truth:      {', '.join(s['truth_fields']) or '(none)'}")
     lines.append(f"pixels:     {s['pixels_checked_events']} events checked, all finite")
+    lines.extend(_provenance_lines(s.get("provenance") or {}))
     return "\n".join(lines)
+
+
+def _provenance_lines(record: dict[str, Any]) -> list[str]:
+    """One ``key: value`` line per provenance field, the reproducing command first, then by name."""
+    if not record:
+        return ["provenance: (none recorded)"]
+    keys = sorted(record, key=lambda k: (k != "command", k))
+    width = max(len(k) for k in keys)
+    return [f"{'provenance:' if i == 0 else '':<12}{k:<{width}}  {_scalar_text(record[k])}" for i, k in enumerate(keys)]
+
+
+def _scalar_text(value: Any) -> str:
+    """A provenance value as it was given on the command line (JSON for anything nested)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)

@@ -3,20 +3,23 @@
 Every writer streams: blocks arrive one at a time and are appended to resizable, chunked,
 compressed datasets, so a file of millions of events never sits in memory. Files are written to
 a temporary name and renamed into place only when complete (``atomic_output``), so an
-interrupted simulation never leaves a half-written file behind.
+interrupted simulation never leaves a half-written file behind. Every file records how it was
+made (``nuclassify_provenance``, see :mod:`nuclassify.data._provenance`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
 from nuclassify import __version__
 from nuclassify._fileio import atomic_output
+from nuclassify.data._provenance import encode_provenance, provenance_record, write_provenance
 from nuclassify.data._schema import MINERVA_VIEWS, NOVA_NAMINGS, SPARSE_FORMAT, minerva_paths
 from nuclassify.errors import DataFileError, UsageError
 from nuclassify.events import MinervaBlock, NovaBlock, SparseImages
@@ -130,7 +133,8 @@ def _check_on_block(on_block: Callable[[int], None] | None, n: int) -> None:
 
 def write_minerva(path: str | os.PathLike, blocks: Iterable[MinervaBlock], *, layout: str = "2018",
                   overwrite: bool = False, dense: bool = False, on_block: Callable[[int], None] | None = None,
-                  values_dtype: str = "float16", compression: str = "none") -> Path:
+                  values_dtype: str = "float16", compression: str = "none",
+                  provenance: Mapping[str, Any] | None = None) -> Path:
     """Write MINERvA events in the experiment's 2018 (grouped) or 2016 (flat) layout.
 
     By default each view is stored in the compact sparse hit-list form (a group per view with
@@ -150,6 +154,10 @@ def write_minerva(path: str | os.PathLike, blocks: Iterable[MinervaBlock], *, la
         compression: filter of the sparse hit datasets: "none" (default: fastest to read,
             ~2.5 KB/event), "gzip" (level 4 + shuffle, ~1.6 KB/event, about half the read
             speed) or "lzf" (h5py only, in between).
+        provenance: how the events were made (JSON-serialisable values), stored in the file's
+            ``nuclassify_provenance`` attribute together with ``created`` and
+            ``nuclassify_version``. The ``provenance`` of ``blocks`` itself, when it has one (as
+            :func:`nuclassify.simulate.simulate_minerva` does), is recorded too; keys given here win.
 
     Returns:
         The path written.
@@ -164,10 +172,12 @@ def write_minerva(path: str | os.PathLike, blocks: Iterable[MinervaBlock], *, la
     layout_name = f"minerva-{layout}"
     paths = minerva_paths(layout_name)
     reserved = {paths[k] for k in ("segments", "planecodes", "zs", "eventids")}
+    record = encode_provenance(provenance_record(provenance, blocks))
     with atomic_output(path, overwrite) as tmp:
         with h5py.File(tmp, "w") as h5:
             h5.attrs["nuclassify_layout"] = layout_name
             h5.attrs["nuclassify_version"] = __version__
+            write_provenance(h5, record)
             app = _Appender(h5, path)
             total = 0
             for block in blocks:
@@ -201,19 +211,23 @@ def write_minerva(path: str | os.PathLike, blocks: Iterable[MinervaBlock], *, la
 
 
 def write_nova(path: str | os.PathLike, blocks: Iterable[NovaBlock], *, naming: str = "cvnmap",
-               overwrite: bool = False, on_block: Callable[[int], None] | None = None) -> Path:
+               overwrite: bool = False, on_block: Callable[[int], None] | None = None,
+               provenance: Mapping[str, Any] | None = None) -> Path:
     """Write NOvA CVN pixel maps: flat uint8 (N, 16000) plus interaction codes 0-15.
 
     ``naming`` picks the dataset names: "cvnmap" (``cvnmap`` + ``neutrino/interaction``) or
     "rec.training" (``rec.training.cvnmaps/cvnmap`` + ``rec.training.trainingdata/interaction``).
+    ``provenance`` is recorded as in :func:`write_minerva` (with that of ``blocks``, if any).
     """
     if naming not in NOVA_NAMINGS:
         raise UsageError(f"naming must be one of {', '.join(NOVA_NAMINGS)}, got {naming!r}")
     map_path, label_path = NOVA_NAMINGS[naming]
+    record = encode_provenance(provenance_record(provenance, blocks))
     with atomic_output(path, overwrite) as tmp:
         with h5py.File(tmp, "w") as h5:
             h5.attrs["nuclassify_layout"] = "nova-cvn"
             h5.attrs["nuclassify_version"] = __version__
+            write_provenance(h5, record)
             app = _Appender(h5, path)
             total = 0
             for block in blocks:
@@ -237,11 +251,13 @@ def write_nova(path: str | os.PathLike, blocks: Iterable[NovaBlock], *, naming: 
 
 
 def write_images(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray, *,
-                 overwrite: bool = False, class_names: list[str] | None = None) -> Path:
+                 overwrite: bool = False, class_names: list[str] | None = None,
+                 provenance: Mapping[str, Any] | None = None) -> Path:
     """Write the generic layout: ``images`` (N, H, W, C) in their own dtype and ``labels`` (N,) int64.
 
     A (N, H, W) array is stored as C = 1. ``class_names`` (optional) is kept as an attribute of
-    ``labels`` and fixes the number of classes.
+    ``labels`` and fixes the number of classes. ``provenance`` (e.g. where the images came from)
+    is recorded as in :func:`write_minerva`.
     """
     images = np.asarray(images)
     labels = np.asarray(labels)
@@ -255,10 +271,12 @@ def write_images(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray
         raise UsageError(f"{path}: no events to write")
     per_event = max(1, images[0].nbytes)
     chunk = (max(1, min(len(images), (1 << 20) // per_event)),) + images.shape[1:]
+    record = encode_provenance(provenance_record(provenance))
     with atomic_output(path, overwrite) as tmp:
         with h5py.File(tmp, "w") as h5:
             h5.attrs["nuclassify_layout"] = "images"
             h5.attrs["nuclassify_version"] = __version__
+            write_provenance(h5, record)
             h5.create_dataset("images", data=images, chunks=chunk, **_COMPRESSION)
             lab = h5.create_dataset("labels", data=labels.astype(np.int64), **_COMPRESSION)
             if class_names is not None:

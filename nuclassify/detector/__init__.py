@@ -1,4 +1,4 @@
-"""Detector geometry as data (MINERvA, NOvA). Imports numpy only."""
+"""Detector geometry as data (MINERvA, NOvA): the bottom layer, it imports numpy and nuclassify.errors only."""
 
 from nuclassify.detector import minerva, nova
 

@@ -1,9 +1,21 @@
-"""MINERvA geometry as data: planes, views, strips, targets and vertex segments (FACTS §1).
+"""MINERvA geometry as data: planes, views, strips, targets and vertex segments.
 
-Plane positions are built from the published spacings: two planes per module 20.65 mm apart,
-module pitch 44.22 mm in the nuclear-target region and 45.23 mm in the tracker, and wider gaps
-where a passive target sits (67.8 mm, 112 mm for target 3, 303 mm for the water target). The
-resulting target centres land within a few mm of the published ones (checked in the tests).
+Sources: the detector paper (L. Aliaga et al., "Design, calibration, and performance of the
+MINERvA detector", NIM A 743 (2014) 130, arXiv:1305.5199) for modules, planes, strips and
+targets; MinervaExpt/MAT-MINERvA ``utilities/TargetUtils.h`` / ``TargetUtils.cxx`` for target
+positions, thicknesses, materials and transverse splits; MNVML/root2hdf5proj
+``include/RecoTracksUtils.h`` for the vertex segments and their z edges. data/README.md
+("Physics constants and sources") lists every constant with its source.
+
+Plane positions are built from spacings derived from the MINERvA plane table (arithmetic on
+published plane positions, not numbers printed anywhere): two planes per module 20.65 mm
+apart, module pitch 44.22 mm in the nuclear-target region and 45.23 mm in the tracker, and
+wider gaps where a passive target sits (67.8 mm, 112 mm for target 3, 303 mm for the water
+target). The resulting target centres land within a few mm of the published ones (TargetUtils;
+checked in the tests).
+
+Bad arguments to the public functions (an unknown view, layout or target number) raise
+:class:`~nuclassify.errors.UsageError`, one line, like every user-facing error of the package.
 """
 
 from __future__ import annotations
@@ -11,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from nuclassify.errors import UsageError
 
 __all__ = [
     "N_STRIPS", "STRIP_PITCH_MM", "VIEWS", "VIEW_ANGLE_DEG", "Target", "TARGETS",
@@ -39,8 +53,17 @@ IMAGE_COLUMNS_2016 = {"x": 50, "u": 25, "v": 25}
 
 
 def image_columns(layout: str = "2018") -> dict[str, int]:
-    """Image columns per view of a MINERvA file layout ("2018" or "2016")."""
-    return dict(IMAGE_COLUMNS if layout == "2018" else IMAGE_COLUMNS_2016)
+    """Image columns per view of a MINERvA file layout ("2018" or "2016").
+
+    Raises:
+        UsageError: for any other layout (it used to fall back to 2016 silently).
+    """
+    if layout == "2018":
+        return dict(IMAGE_COLUMNS)
+    if layout == "2016":
+        return dict(IMAGE_COLUMNS_2016)
+    raise UsageError(f"unknown MINERvA layout {layout!r} (expected 2018 or 2016)")
+
 
 NUCLEAR_REGION_Z_MM = (4293.04, 5835.0)
 TRACKER_START_Z_MM = 5991.29
@@ -69,8 +92,8 @@ TARGETS: tuple[Target, ...] = (
     Target(1, ("Fe", "Pb"), (25.75, 25.75), 4482.3, 1),
     Target(2, ("Fe", "Pb"), (25.75, 25.75), 4702.3, 2),
     Target(3, ("C", "Fe", "Pb"), (76.3, 25.75, 25.75), 4920.7, 3),
-    # FACTS puts the water at 5200-5420 mm, but the 303 mm gap built from the published spacings
-    # ends at the plane at 5412.7 mm: the water is moved 20 mm upstream so that it fits the gap.
+    # MAT-MINERvA TargetUtils puts the water at 5200-5420 mm, but the 303 mm gap built from the
+    # derived spacings ends at the plane at 5412.7 mm: the water moves 20 mm upstream to fit it.
     Target(0, ("H2O",), (220.0,), 5290.0, 8),
     Target(4, ("Pb",), (8.0,), 5641.7, 4),
     Target(5, ("Fe", "Pb"), (13.0, 13.0), 5776.3, 5),
@@ -145,16 +168,24 @@ def planes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return PLANE_Z_MM, PLANE_VIEW, PLANE_MODULE
 
 
+def _view(view: str) -> str:
+    """``view`` lower-cased, or a one-line :class:`UsageError` naming the views there are."""
+    name = str(view).lower()
+    if name not in VIEWS:
+        raise UsageError(f"unknown MINERvA view {view!r} (expected one of {', '.join(VIEWS)})")
+    return name
+
+
 def view_plane_z(view: str, n_columns: int | None = None) -> np.ndarray:
     """z (mm) of each image column of ``view``: its planes in z order, the first ``n_columns``."""
-    code = VIEWS.index(view.lower())
+    code = VIEWS.index(_view(view))
     z = PLANE_Z_MM[PLANE_VIEW == code]
     return z if n_columns is None else z[:n_columns]
 
 
 def transverse_coordinate(view: str, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
     """Coordinate (mm) measured by ``view``'s strips: x rotated by the view angle."""
-    angle = np.deg2rad(VIEW_ANGLE_DEG[view.lower()])
+    angle = np.deg2rad(VIEW_ANGLE_DEG[_view(view)])
     return np.cos(angle) * np.asarray(x_mm) + np.sin(angle) * np.asarray(y_mm)
 
 
@@ -169,11 +200,15 @@ MATERIAL_CODES = {"CH": 0, "C": 1, "Fe": 2, "Pb": 3, "H2O": 4}
 
 
 def target_by_number(number: int) -> Target:
-    """The :class:`Target` numbered ``number`` (1-5, 0 for water)."""
+    """The :class:`Target` numbered ``number`` (1-5, 0 for water).
+
+    Raises:
+        UsageError: for any other number (a caller's mistake, so the package's one-line kind).
+    """
     for target in TARGETS:
         if target.number == number:
             return target
-    raise ValueError(f"no MINERvA target numbered {number!r} (expected 0-5)")
+    raise UsageError(f"no MINERvA target numbered {number!r} (expected 0-5)")
 
 
 def material_at(target: int | Target, x_mm: np.ndarray | float, y_mm: np.ndarray | float) -> np.ndarray:

@@ -1,4 +1,10 @@
-"""NOvA geometry and CVN pixel-map rules as data (FACTS §2).
+"""NOvA geometry and CVN pixel-map rules as data.
+
+Sources: A. Aurisano et al., "A convolutional neural network neutrino event classifier",
+JINST 11 (2016) P09001, arXiv:1604.01444 (the pixel map and interaction codes); D. Rocco's
+PhD thesis (github rocconnick/Thesis_UMN) for the map window; DUNE/dunereco
+``CVN/func/InteractionType.h`` for the code numbering. data/README.md ("Physics constants and
+sources") lists the constants.
 
 Planes alternate between vertical cells (even planes: they measure x, the XZ view) and
 horizontal cells (odd planes: they measure y, the YZ view). The CVN pixel map keeps, per view,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from nuclassify.errors import UsageError
+
 __all__ = ["binomial_ci", "Tally", "McNemarResult", "mcnemar"]
 
 
@@ -20,11 +22,14 @@ def binomial_ci(k: int, n: int, level: float = 0.95, method: str = "wilson") -> 
     Wilson's score interval is the default (close to nominal coverage even near 0 or 1, where
     per-segment accuracies of 99% live); ``method="clopper-pearson"`` gives the exact,
     conservative interval. ``n == 0`` returns (nan, nan): there is nothing to estimate.
+
+    Raises:
+        UsageError: ``k`` outside ``0..n``, or an unknown ``method``.
     """
     if n <= 0:
         return float("nan"), float("nan")
     if not 0 <= k <= n:
-        raise ValueError(f"binomial_ci needs 0 <= k <= n; received k={k}, n={n}")
+        raise UsageError(f"binomial_ci needs 0 <= k <= n; received k={k}, n={n}")
     alpha = 1.0 - level
     if method == "wilson":
         zq = float(stats.norm.ppf(1.0 - alpha / 2.0))
@@ -37,7 +42,7 @@ def binomial_ci(k: int, n: int, level: float = 0.95, method: str = "wilson") -> 
         lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
         hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
         return lo, hi
-    raise ValueError(f"unknown interval method {method!r}; use 'wilson' or 'clopper-pearson'")
+    raise UsageError(f"unknown interval method {method!r}; use 'wilson' or 'clopper-pearson'")
 
 
 @dataclass
@@ -117,11 +122,14 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray, exact_below: int = 25)
 
     Only discordant events carry information. With fewer than ``exact_below`` of them the chi2
     approximation is poor, so the exact binomial test is used instead.
+
+    Raises:
+        UsageError: the two vectors differ in shape (they are not paired).
     """
     a = np.asarray(correct_a, dtype=bool)
     b_arr = np.asarray(correct_b, dtype=bool)
     if a.shape != b_arr.shape:
-        raise ValueError(f"paired predictions differ in length: {a.shape} vs {b_arr.shape}")
+        raise UsageError(f"paired predictions differ in length: {a.shape} vs {b_arr.shape}")
     b = int(np.count_nonzero(a & ~b_arr))
     c = int(np.count_nonzero(~a & b_arr))
     return mcnemar_counts(b, c, exact_below)

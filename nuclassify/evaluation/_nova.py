@@ -1,6 +1,7 @@
 """NOvA flavour selection figures: efficiency and purity per flavour, at argmax and at a cut.
 
-Flavour scores are sums of the interaction sub-class scores (FACTS §2: codes 0-11 are
+Flavour scores are sums of the interaction sub-class scores (NOvA's CVN: Aurisano et al.,
+arXiv:1604.01444; the codes as in DUNE/dunereco ``CVN/func/InteractionType.h``: 0-11 are
 {numu, nue, nutau} CC x {QE, RES, DIS, Other}, 13 is NC). The efficiency-vs-purity curve is
 built from fixed-bin score histograms, so it streams with flat memory.
 """

@@ -1,23 +1,33 @@
 """Per-event predictions for pipelines: one row per event, written as CSV or HDF5.
 
 Rows stream batch by batch: CSV is written as it comes (stdout or an atomic file), HDF5 into
-resizable datasets of a temporary file renamed into place at the end.
+resizable datasets of a temporary file renamed into place at the end. :func:`write_predictions`
+is ``nuclassify predict`` as a library call.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import sys
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 
 from nuclassify._fileio import atomic_output
+from nuclassify.errors import UsageError
 from nuclassify.evaluation._runner import PredictFn, prefetch, split_output
 
-__all__ = ["iter_predictions", "probability_columns", "write_predictions_csv", "write_predictions_h5"]
+if TYPE_CHECKING:
+    from nuclassify.evaluation._predictor import Predictor
+
+__all__ = ["iter_predictions", "probability_columns", "write_predictions_csv", "write_predictions_h5",
+           "prediction_format", "write_predictions"]
+
+_FORMATS = {".csv": "csv", ".h5": "h5", ".hdf5": "h5"}
 
 
 def probability_columns(class_names: list[str]) -> list[str]:
@@ -79,3 +89,48 @@ def write_predictions_h5(path: str | os.PathLike, rows: Any, class_names: list[s
                 z_d[count:] = np.nan if z is None else z
             count += n
     return count
+
+
+def prediction_format(output: str | os.PathLike | None) -> str:
+    """``"csv"`` or ``"h5"`` from the output file's suffix; None (a stream) is CSV.
+
+    Called before any data is read, so that a mistyped ``-o`` fails at once.
+
+    Raises:
+        UsageError: the suffix is none of .csv, .h5, .hdf5.
+    """
+    if output is None:
+        return "csv"
+    fmt = _FORMATS.get(Path(output).suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{output}: output must end in .csv, .h5 or .hdf5")
+    return fmt
+
+
+def write_predictions(dataset: Any, predictor: Predictor, output: str | os.PathLike | None = None, *,
+                      stream: IO[str] | None = None, batch_size: int = 256, overwrite: bool = False,
+                      on_batch: Callable[[int], None] | None = None) -> int:
+    """Predict every event of ``dataset`` and write one row per event; returns the row count.
+
+    Args:
+        dataset: the open data file (labels not needed).
+        predictor: from :func:`nuclassify.evaluation.load_predictor`.
+        output: a .csv or .h5/.hdf5 file, written atomically (renamed into place only after
+            the last row); None writes CSV to ``stream``.
+        stream: where CSV goes when ``output`` is None (default: stdout, for pipelines).
+        batch_size: events per batch read and predicted.
+        overwrite: replace an existing ``output``.
+        on_batch: called with each batch's event count (progress).
+
+    Raises:
+        UsageError: a bad output suffix, or ``output`` exists without ``overwrite``.
+    """
+    fmt = prediction_format(output)
+    rows = iter_predictions(dataset, predictor.fn, batch_size=batch_size, on_batch=on_batch)
+    names, with_z = list(predictor.class_names), predictor.has_z
+    if output is None:
+        return write_predictions_csv(stream if stream is not None else sys.stdout, rows, names, with_z)
+    if fmt == "csv":
+        with atomic_output(output, overwrite=overwrite) as tmp, open(tmp, "w", newline="") as fh:
+            return write_predictions_csv(fh, rows, names, with_z)
+    return write_predictions_h5(output, rows, names, with_z, overwrite=overwrite)

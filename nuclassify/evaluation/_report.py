@@ -12,8 +12,18 @@ def _p(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
-def format_evaluation(ev: ModelEvaluation, baseline: ModelEvaluation | None = None) -> str:
-    """Accuracy with its 95% CI, per-class precision/recall, confusion matrix, and the optional tables."""
+def format_evaluation(ev: ModelEvaluation, baseline: ModelEvaluation | None = None, *,
+                      per_segment: bool = True) -> str:
+    """Accuracy with its 95% CI, per-class precision/recall, confusion matrix, and the optional tables.
+
+    Args:
+        ev: the model's measurements.
+        baseline: measured beside it on the same events (its accuracy is shown in the header, and
+            in the per-segment table).
+        per_segment: include the per-segment table when ``ev`` has segment counts. Plots may need
+            the counts when the table was not asked for, so measuring them and showing them are
+            separate choices.
+    """
     lo, hi = ev.tally.accuracy_ci()
     lines = [f"model {ev.name}: accuracy {_p(ev.tally.accuracy)} "
              f"(95% CI {_p(lo)} - {_p(hi)}) on {ev.tally.n} events"]
@@ -29,7 +39,7 @@ def format_evaluation(ev: ModelEvaluation, baseline: ModelEvaluation | None = No
               " " * 6 + "".join(f"{j:>{width}}" for j in range(len(cm)))]
     for i, row in enumerate(cm):
         lines.append(f"{i:>5} " + "".join(f"{int(v):>{width}}" for v in row))
-    if ev.segments is not None:
+    if per_segment and ev.segments is not None:
         rows = segment_rows(ev.segments, baseline.segments if baseline is not None else None)
         lines += ["", "per segment (detector z order)",
                   format_segment_table(rows, ev.name, baseline.name if baseline is not None else None)]
@@ -50,5 +60,3 @@ def format_compare(rows: list[dict]) -> str:
         lines.append(f"{r['model']:<{name_w}} {_p(r['accuracy']):>9} {ci:>17} {diff:>12} {pv:>10}{mark}")
     lines.append(f"n = {rows[0]['n_events']} paired events; p from McNemar's test on the paired predictions")
     return "\n".join(lines)
-
-

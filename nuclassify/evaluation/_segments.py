@@ -1,8 +1,9 @@
 """The seed's per-segment table: segments in detector z order, baseline and model side by side.
 
-Segment labels are not in z order (FACTS §1), so rows follow ``SEGMENT_Z_ORDER``; each row
-shows the target number ("-" for the gaps between targets), the event count, and both
-accuracies with the better one marked by ``*``. Counts are streamed per batch.
+Segment labels are not in z order (their definition: MNVML/root2hdf5proj
+``include/RecoTracksUtils.h``), so rows follow ``SEGMENT_Z_ORDER``; each row shows the target
+number ("-" for the gaps between targets), the event count, and both accuracies with the better
+one marked by ``*``. Counts are streamed per batch.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from nuclassify.detector import minerva
+from nuclassify.errors import UsageError
 
 __all__ = ["upstream_rule_segments", "upstream_rule_z"]
 
@@ -44,16 +45,19 @@ def upstream_rule_z(views: Mapping[str, np.ndarray] | Sequence[np.ndarray],
 
     Returns:
         float64 (N,) z estimates; events without any active plane get NaN.
+
+    Raises:
+        UsageError: not one z array per view, or a view's column count differs from its z values.
     """
     images = _as_list(views)
     zs = _as_list(view_z)
     if len(images) != len(zs) or not images:
-        raise ValueError(f"need one z array per view (received {len(images)} views and {len(zs)} z arrays)")
+        raise UsageError(f"need one z array per view (received {len(images)} views and {len(zs)} z arrays)")
     columns = []
     for img, z in zip(images, zs, strict=True):
         energy = img[..., 0] if img.ndim == 4 else img
         if energy.shape[2] != len(z):
-            raise ValueError(f"view with {energy.shape[2]} columns but {len(z)} z values")
+            raise UsageError(f"view with {energy.shape[2]} columns but {len(z)} z values")
         columns.append(np.max(energy, axis=1) >= threshold_mev)  # (N, planes)
     active = np.concatenate(columns, axis=1)
     z_all = np.concatenate([np.asarray(z, dtype=np.float64) for z in zs])

@@ -1,1 +1,38 @@
-"""TODO."""
+"""Evolutionary search over network architectures (``nuclassify evolve``), MENNDL-style.
+
+A genome *is* an architecture spec (the JSON ``train --arch`` takes). The master side here
+(space, operators, strategies, journal, loop) never imports Keras: every candidate is checked
+by shape arithmetic (:func:`nuclassify.models.walk_spec`) before a worker sees it, and workers
+train it through a pluggable trainer ``"module:function"`` (contract in ``_trainers``).
+
+Modules: ``_space`` and ``_genes`` (the search space file), ``_genome``/``_operators``/``_repair``/``_factory``
+(genomes: random, mutated, crossed, fitted and checked), ``_strategy`` with ``_regevo``, ``_ga``
+and ``_random`` (ask/tell), ``_objectives`` (Pareto helpers), ``_journal``/``_replay``/``_export``
+(the record and what is rebuilt or written from it), ``_executors``/``_process``/``_child``
+(where candidates run), ``_config`` (what defines a search) and ``_loop`` (the asynchronous
+steady-state loop with resume).
+"""
+
+from nuclassify.search._candidate import Candidate, Job, Outcome, Proposal
+from nuclassify.search._child import resolve_trainer
+from nuclassify.search._config import Progress, SearchConfig, SearchResult, SearchStopped
+from nuclassify.search._executors import EXECUTORS, Executor, SerialExecutor, detect_gpus, make_executor
+from nuclassify.search._export import BEST_NAME, RESULTS_NAME, named_spec
+from nuclassify.search._factory import Checked, GenomeFactory
+from nuclassify.search._journal import JOURNAL_NAME, Journal, read_journal
+from nuclassify.search._loop import run_search
+from nuclassify.search._objectives import Objectives, pareto_front, pareto_ranks
+from nuclassify.search._operators import crossover, mutate
+from nuclassify.search._replay import replay
+from nuclassify.search._space import SearchSpace, list_spaces, load_space
+from nuclassify.search._strategy import STRATEGIES, Strategy, make_strategy
+
+__all__ = [
+    "SearchSpace", "load_space", "list_spaces",
+    "GenomeFactory", "Checked", "mutate", "crossover",
+    "Strategy", "make_strategy", "STRATEGIES", "Objectives", "pareto_front", "pareto_ranks",
+    "Candidate", "Proposal", "Job", "Outcome",
+    "Journal", "read_journal", "replay", "JOURNAL_NAME", "RESULTS_NAME", "BEST_NAME", "named_spec",
+    "Executor", "SerialExecutor", "make_executor", "detect_gpus", "EXECUTORS", "resolve_trainer",
+    "SearchConfig", "SearchResult", "Progress", "SearchStopped", "run_search",
+]

@@ -3,6 +3,10 @@
 Reproducibility whatever the number of workers: the events are cut into blocks of a fixed
 size, and block ``i`` draws from its own generator seeded by ``SeedSequence([seed, tag, i])``.
 Workers only change who computes a block, never its numbers, and blocks are yielded in order.
+
+Each generator returns :class:`SimulatedBlocks`: the blocks, plus ``provenance``, the seed and
+every option the events depend on. The data layer's writers record it in the file, so a file
+says how to make it again. ``workers`` is left out on purpose: the events do not depend on it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import multiprocessing
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -21,12 +25,46 @@ from nuclassify.events import MinervaBlock, NovaBlock
 from nuclassify.simulate._minerva import MinervaConfig, minerva_block
 from nuclassify.simulate._nova import NovaConfig, nova_block
 
-__all__ = ["simulate_minerva", "simulate_nova", "BEAMS", "MINERVA_BLOCK_SIZE", "NOVA_BLOCK_SIZE"]
+__all__ = ["simulate_minerva", "simulate_nova", "SimulatedBlocks", "BEAMS", "MINERVA_BLOCK_SIZE",
+           "NOVA_BLOCK_SIZE"]
 
 BEAMS = ("le", "me")
 MINERVA_BLOCK_SIZE = 2500
 NOVA_BLOCK_SIZE = 1000
 _TAG = {"minerva": 1, "nova": 2}
+BlockT = TypeVar("BlockT", MinervaBlock, NovaBlock)
+
+
+class SimulatedBlocks(Generic[BlockT]):
+    """The blocks of one simulation, in event order, with the options that made them.
+
+    Iterate over it as over any iterator (blocks are simulated as they are consumed).
+    ``provenance`` holds the simulator's name, the detector, ``n_events``, ``seed``,
+    ``block_size`` and every generator option, under the keyword names of the function that made
+    it (data/README.md lists them). A writer given these blocks records it in the file, e.g.
+    ``write_minerva(path, simulate_minerva(1000, seed=1))``.
+    """
+
+    def __init__(self, blocks: Iterator[BlockT], provenance: dict[str, Any]) -> None:
+        self._blocks = blocks
+        self._provenance = dict(provenance)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """A copy of the record (plain JSON types), so callers can add to it freely."""
+        return dict(self._provenance)
+
+    def __iter__(self) -> SimulatedBlocks[BlockT]:
+        return self
+
+    def __next__(self) -> BlockT:
+        return next(self._blocks)
+
+    def close(self) -> None:
+        """Stop early: the worker processes, if any, are terminated now rather than when collected."""
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()
 
 
 def _rng(seed: int, detector: str, block: int) -> np.random.Generator:
@@ -53,6 +91,16 @@ def _check_common(n_events: int, seed: int, workers: int, block_size: int) -> No
         raise UsageError(f"workers must be at least 1 (received workers={workers})")
     if not 1 <= int(block_size) <= 9999:
         raise UsageError(f"block_size must be between 1 and 9999 (received block_size={block_size})")
+
+
+def _provenance(detector: str, n_events: int, seed: int, block_size: int, **options: Any) -> dict[str, Any]:
+    """The record of a simulation: everything its events depend on, as plain JSON values.
+
+    Values are the normalised ones the generator uses (floats as floats), so two calls that
+    make the same events give the same record, e.g. ``gain=1`` and ``gain=1.0``.
+    """
+    return {"simulator": f"nuclassify.simulate.simulate_{detector}", "detector": detector,
+            "n_events": int(n_events), "seed": int(seed), "block_size": int(block_size), **options}
 
 
 def _quiet_worker() -> None:
@@ -93,7 +141,7 @@ def _run_blocks(job: Callable[[Any], Any], jobs: list[Any], workers: int) -> Ite
 def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: float = 0.04,
                      backward_fraction: float = 0.06, gain: float = 1.0, noise_rate: float = 2e-4,
                      layout: str = "2018", block_size: int = MINERVA_BLOCK_SIZE,
-                     workers: int = 1) -> Iterator[MinervaBlock]:
+                     workers: int = 1) -> SimulatedBlocks[MinervaBlock]:
     """Simulate MINERvA neutrino events in the nuclear-target region, block by block.
 
     Args:
@@ -106,12 +154,13 @@ def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: 
         noise_rate: probability that an imaged channel fires on noise in an event.
         layout: "2018" (X 127x94, U/V 127x47) or "2016" (X 127x50, U/V 127x25) images.
         block_size: events per block (fixed: changing it changes the events).
-        workers: processes to use.
+        workers: processes to use (the events do not depend on it, so it is not in provenance).
 
     Returns:
-        An iterator of :class:`~nuclassify.data.MinervaBlock` objects in event order; the
-        options are checked at once (:class:`~nuclassify.errors.UsageError`), the events are
-        simulated as the iterator is consumed.
+        An iterator of :class:`~nuclassify.events.MinervaBlock` objects in event order, with a
+        ``provenance`` dict of the seed and options (:class:`SimulatedBlocks`); the options are
+        checked at once (:class:`~nuclassify.errors.UsageError`), the events are simulated as
+        the iterator is consumed.
 
     Example:
         >>> blocks = list(simulate_minerva(10, seed=1))
@@ -133,11 +182,14 @@ def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: 
     cfg = MinervaConfig(beam, float(pileup), float(backward_fraction), float(gain), float(noise_rate), layout)
     jobs = [(int(seed), i, min(block_size, n_events - start), cfg)
             for i, start in enumerate(range(0, int(n_events), int(block_size)))]
-    return _run_blocks(_minerva_job, jobs, int(workers))
+    provenance = _provenance("minerva", n_events, seed, block_size, beam=cfg.beam, layout=cfg.layout,
+                             pileup=cfg.pileup, backward_fraction=cfg.backward_fraction, gain=cfg.gain,
+                             noise_rate=cfg.noise_rate)
+    return SimulatedBlocks(_run_blocks(_minerva_job, jobs, int(workers)), provenance)
 
 
 def simulate_nova(n_events: int, *, seed: int = 0, gain: float = 1.0, block_size: int = NOVA_BLOCK_SIZE,
-                  workers: int = 1) -> Iterator[NovaBlock]:
+                  workers: int = 1) -> SimulatedBlocks[NovaBlock]:
     """Simulate NOvA far-detector events as CVN pixel maps with interaction codes 0-13.
 
     Args:
@@ -145,11 +197,12 @@ def simulate_nova(n_events: int, *, seed: int = 0, gain: float = 1.0, block_size
         seed: the output depends on ``seed`` only, whatever ``workers``.
         gain: multiplies recorded energies before the 8-bit quantisation.
         block_size: events per block (fixed: changing it changes the events).
-        workers: processes to use.
+        workers: processes to use (the events do not depend on it, so it is not in provenance).
 
     Returns:
-        An iterator of :class:`~nuclassify.data.NovaBlock` objects in event order (options
-        checked at once, events simulated as it is consumed).
+        An iterator of :class:`~nuclassify.events.NovaBlock` objects in event order, with a
+        ``provenance`` dict (:class:`SimulatedBlocks`); options checked at once, events
+        simulated as it is consumed.
     """
     _check_common(n_events, seed, workers, block_size)
     if gain <= 0:
@@ -157,4 +210,5 @@ def simulate_nova(n_events: int, *, seed: int = 0, gain: float = 1.0, block_size
     cfg = NovaConfig(float(gain))
     jobs = [(int(seed), i, min(block_size, n_events - start), cfg)
             for i, start in enumerate(range(0, int(n_events), int(block_size)))]
-    return _run_blocks(_nova_job, jobs, int(workers))
+    provenance = _provenance("nova", n_events, seed, block_size, gain=cfg.gain)
+    return SimulatedBlocks(_run_blocks(_nova_job, jobs, int(workers)), provenance)

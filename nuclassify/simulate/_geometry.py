@@ -59,7 +59,8 @@ class Slabs:
         return (np.abs(x) < self.half_width) & (np.abs(y) < self.half_width)
 
 
-# Target 3's carbon block sits downstream of its iron and lead (FACTS: C centred at 4945.9 mm).
+# Target 3's carbon block sits downstream of its iron and lead: C centred at 4945.9 mm
+# (MinervaExpt/MAT-MINERvA utilities/TargetUtils.cxx).
 _PIECE_CENTRE_MM = {(3, "C"): 4945.9}
 
 

@@ -1,10 +1,13 @@
 """Neutrino energies, interaction types and final-state particles, vectorised over events.
 
-A deliberately simple generator in the spirit of GENIE's defaults (FACTS §3): QE below the
-pion threshold, resonances up to W = 1.7 GeV, DIS above with charged multiplicity
-<n_ch> = a + b ln W^2, a nuclear-evaporation component of slow protons and neutrons that grows
-with the nucleus, and the lepton angle fixed by Q^2. Every event's particles come out as rows
-of one table (no Python loop over events or particles).
+A deliberately simple generator in the spirit of GENIE 2.8's defaults (C. Andreopoulos et al.,
+NIM A 614 (2010) 87, arXiv:0905.2517): QE below the pion threshold, resonances up to
+W = 1.7 GeV, DIS above with charged multiplicity <n_ch> = a + b ln W^2, a nuclear-evaporation
+component of slow protons and neutrons that grows with the nucleus, and the lepton angle fixed
+by Q^2. Channel shares against E_nu are shaped after Formaggio & Zeller, Rev. Mod. Phys. 84
+(2012) 1307, arXiv:1305.7513, Figs. 1-2; data/README.md ("Physics constants and sources")
+lists the numbers. Every event's particles come out as rows of one table (no Python loop over
+events or particles).
 """
 
 from __future__ import annotations

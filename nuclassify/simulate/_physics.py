@@ -1,7 +1,11 @@
-"""Physics parameterisations for the fast simulator (FACTS §3): materials, ranges, scattering.
+"""Physics parameterisations for the fast simulator: materials, ranges, scattering.
+
+Every constant here and its source (PDG, NIST PSTAR, Geant4 material tables, ...) is listed in
+data/README.md, section "Physics constants and sources".
 
 Energy loss uses one range table, computed once from the Bethe formula for polystyrene and
-scaled to the FACTS muon range table, as range per unit mass against beta*gamma: every charged
+scaled to the muon range table of data/README.md (CSDA ranges from the Bethe formula with PDG
+parameters), as range per unit mass against beta*gamma: every charged
 particle and every material then shares it. A material is reduced to its minimum-ionisation
 stopping power relative to CH, which reproduces the iron ranges of the table within a few %.
 Stepping by range (T -> R(T) - dx -> T) is exact for steps of any size, so a particle can
@@ -38,7 +42,7 @@ class Material:
         self.name = name
         self.density = density  # g/cm^3
         self.x0_g = x0_g  # radiation length, g/cm^2
-        self.lambda_g = lambda_g  # pion interaction length, g/cm^2
+        self.lambda_g = lambda_g  # nuclear interaction length (PDG), used for pions and protons, g/cm^2
         self.stopping = stopping  # min. ionisation stopping power relative to polystyrene (per g/cm^2)
         self.visible = visible  # fraction of the deposit that is seen (0 for passive material)
         self.moliere_mm = moliere_mm
@@ -63,7 +67,8 @@ MAT_STOPPING = np.array([m.stopping for m in MATERIALS])
 MAT_VISIBLE = np.array([m.visible for m in MATERIALS])
 MAT_MOLIERE = np.array([m.moliere_mm for m in MATERIALS])
 
-# The FACTS muon range table (cm of CH) is read at vinyltoluene density.
+# The muon range table (cm of CH; data/README.md, "Physics constants and sources") is read at
+# vinyltoluene density.
 CH_RANGE_DENSITY = 1.032
 _TABLE_P_GEV = np.array([0.5, 1.0, 2.0, 5.0])
 _TABLE_RANGE_CM = np.array([176.0, 411.0, 860.0, 2128.0])
@@ -83,7 +88,7 @@ def _bethe_polystyrene(beta_gamma: np.ndarray) -> np.ndarray:
 
 
 def _build_range_table() -> tuple[np.ndarray, np.ndarray]:
-    """log(beta*gamma) grid and log(range / mass) in g cm^-2 MeV^-1, calibrated to FACTS."""
+    """log(beta*gamma) grid and log(range / mass) in g cm^-2 MeV^-1, calibrated to the muon range table."""
     log_bg = np.linspace(np.log(0.03), np.log(2.0e4), 1200)
     bg = np.exp(log_bg)
     # dT = M * d(gamma) = M * bg / gamma * d(bg); integrate dT / (dE/dx) per unit mass.
@@ -125,8 +130,9 @@ def highland_theta0(kinetic_mev: np.ndarray, mass_mev: np.ndarray, x_over_x0: np
 def moyal(rng: np.random.Generator, n: int, sigma: float = 0.12) -> np.ndarray:
     """Landau-like (Moyal) factors with unit mean.
 
-    FACTS writes the sampling as x = mu - 2 sigma ln(sqrt2 erfinv(1 - 2u)); sqrt2 erfinv(1 - 2u)
-    is the absolute value of a standard normal, so x = -2 ln|Z| is drawn directly (no erfinv).
+    Moyal's sampling (J. E. Moyal, Phil. Mag. 46 (1955) 263) is x = mu - 2 sigma ln(sqrt2 erfinv(1 - 2u));
+    sqrt2 erfinv(1 - 2u) is the absolute value of a standard normal, so x = -2 ln|Z| is drawn
+    directly (no erfinv).
     The tail is cut at 6 times the mean so that one strip cannot swallow a whole event.
     """
     x = -2.0 * np.log(np.abs(rng.standard_normal(n)) + 1e-12)

@@ -1,0 +1,204 @@
+"""``evaluate`` as a library call: which models, which baseline, which tables, then one streamed pass.
+
+The rules that decide what an evaluation measures used to live in the CLI command; they live
+here so that a search or a notebook evaluates exactly as ``nuclassify evaluate`` does:
+
+- several models are compared (McNemar) when more than one spec is given;
+- two specs with the same display name are told apart by a ``'`` suffix;
+- all models must predict the same target (comparing a segment model with a plane-code model
+  is meaningless);
+- a single segment model on MINERvA data gets the track-based baseline beside it when the
+  per-segment table (or a plot that draws it) is wanted.
+
+It is split in two steps, :func:`plan_evaluation` (loads and checks everything, fails fast
+before a batch is read) and :meth:`EvaluationPlan.run` (the streamed pass), so that a caller can
+report what is about to run; :func:`evaluate_runs` does both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nuclassify.errors import UsageError
+from nuclassify.evaluation._plots import write_plots
+from nuclassify.evaluation._predictor import TRACKFIT, Predictor, load_predictor
+from nuclassify.evaluation._report import format_compare, format_evaluation
+from nuclassify.evaluation._runner import ModelEvaluation, compare_table, evaluate_models, pairwise_mcnemar
+
+__all__ = ["EvaluationPlan", "EvaluationRun", "plan_evaluation", "evaluate_runs", "unique_name"]
+
+
+def unique_name(name: str, taken: Any) -> str:
+    """``name``, with ``'`` appended until it is not in ``taken`` (two runs both called ``run``)."""
+    while name in taken:
+        name += "'"
+    return name
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """The measured result of an evaluation, and the views of it that ``evaluate`` prints.
+
+    Attributes:
+        evaluations: display name -> measurements, the models in the order given, then the
+            baseline (only ever beside a single model: a comparison adds none).
+        main: the first model's display name (the one reported when not comparing).
+        baseline: the baseline's display name, if one ran beside a single model.
+        per_segment: whether the per-segment table was asked for (it may be measured for plots only).
+        comparing: several models were given; reports are the comparison table.
+    """
+
+    evaluations: dict[str, ModelEvaluation]
+    main: str
+    baseline: str | None
+    per_segment: bool
+    comparing: bool
+
+    @property
+    def main_evaluation(self) -> ModelEvaluation:
+        """The measurements of the first model."""
+        return self.evaluations[self.main]
+
+    @property
+    def baseline_evaluation(self) -> ModelEvaluation | None:
+        """The baseline's measurements, or None when no baseline ran."""
+        return self.evaluations[self.baseline] if self.baseline else None
+
+    def to_dict(self) -> dict:
+        """The JSON object of ``evaluate --json``.
+
+        One model: its accuracy, CI, per-class figures and confusion (plus per_segment and the
+        baseline when the table was asked for). Several: ``n_events``, the comparison rows,
+        ``pairwise_p_value`` and each model's own object under ``per_model``.
+        """
+        if self.comparing:
+            evals = list(self.evaluations.values())
+            return {"n_events": self.main_evaluation.tally.n, "models": compare_table(evals),
+                    "pairwise_p_value": pairwise_mcnemar(evals),
+                    "per_model": {ev.name: self._segments_if_asked(ev.to_dict()) for ev in evals}}
+        return self._segments_if_asked(self.main_evaluation.to_dict(self.baseline_evaluation))
+
+    def format(self) -> str:
+        """The text report: the comparison table, or the single model's report."""
+        if self.comparing:
+            return format_compare(compare_table(list(self.evaluations.values())))
+        return format_evaluation(self.main_evaluation, self.baseline_evaluation, per_segment=self.per_segment)
+
+    def write_plots(self, directory: str | os.PathLike) -> list[Path]:
+        """Draw the plots into ``directory``: one sub-folder per model when comparing; returns the files."""
+        written: list[Path] = []
+        for name, ev in self.evaluations.items():
+            if self.comparing:
+                written += write_plots(ev, Path(directory) / name.replace("/", "_"))
+            elif name == self.main:
+                written += write_plots(ev, directory, self.baseline_evaluation)
+        return written
+
+    def _segments_if_asked(self, payload: dict) -> dict:
+        # Plots may have measured the per-segment counts; the JSON carries them only when asked for.
+        if not self.per_segment:
+            payload.pop("per_segment", None)
+            payload.pop("baseline", None)
+        return payload
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """Loaded, checked predictors and what to measure; :meth:`run` makes the streamed pass.
+
+    Attributes:
+        dataset: the open data file.
+        predictors: display name -> predictor, the models in the order given, baseline last.
+        target: the target every predictor predicts.
+        main: the first model's display name.
+        baseline: the baseline's display name (trackfit), if one was added.
+        per_segment: the per-segment table was asked for.
+        count_segments: per-segment counts are measured (asked for, or needed by the plots).
+        comparing: several models were given.
+    """
+
+    dataset: Any
+    predictors: dict[str, Predictor]
+    target: str
+    main: str
+    baseline: str | None
+    per_segment: bool
+    count_segments: bool
+    comparing: bool
+
+    def run(self, *, batch_size: int = 256, score_cut: float = 0.5,
+            on_batch: Callable[[int], None] | None = None) -> EvaluationRun:
+        """Score every predictor on the labelled events in one streamed pass.
+
+        Args:
+            batch_size: events per batch read and predicted.
+            score_cut: NOvA's flavour-score cut for the "at cut" efficiency and purity.
+            on_batch: called with each batch's event count (progress).
+
+        Raises:
+            DataFileError: the file has no labels for the target (use predict for such files).
+        """
+        evals = evaluate_models(self.dataset, {k: p.fn for k, p in self.predictors.items()}, target=self.target,
+                                batch_size=batch_size, per_segment=self.count_segments, score_cut=score_cut,
+                                on_batch=on_batch)
+        return EvaluationRun(evals, self.main, self.baseline, self.per_segment, self.comparing)
+
+
+def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bool = False,
+                    plots: bool = False) -> EvaluationPlan:
+    """Load every model in ``model_specs`` against ``dataset`` and decide what to measure.
+
+    Args:
+        dataset: the open, labelled data file.
+        model_specs: ``RUN_DIR``, ``model.keras`` or ``trackfit`` each; two or more are compared.
+        per_segment: the per-segment table is wanted (segment models only).
+        plots: plots will be drawn, so segment counts are measured for a segment model even
+            without the table.
+
+    Raises:
+        UsageError: no model given, the models predict different targets, or ``per_segment``
+            for a model that does not predict segments; and whatever :func:`load_predictor` raises.
+        RunDirError: a run directory is missing or incomplete.
+    """
+    specs = list(model_specs)
+    if not specs:
+        raise UsageError("give at least one model (a run directory, a .keras file or 'trackfit')")
+    comparing = len(specs) > 1
+    predictors: dict[str, Predictor] = {}
+    for spec in specs:
+        pred = load_predictor(spec, dataset)
+        predictors[unique_name(pred.name, predictors)] = pred
+    targets = {p.target for p in predictors.values()}
+    if len(targets) > 1:
+        raise UsageError(f"the models predict different targets ({', '.join(sorted(targets))}); "
+                         "compare like with like")
+    target = targets.pop()
+    main = next(iter(predictors))
+    if per_segment and target != "segment":
+        raise UsageError(f"--per-segment needs a segment model; this one predicts {target}")
+    count_segments = per_segment or (plots and target == "segment")
+    baseline = None
+    if (count_segments and not comparing and predictors[main].name != TRACKFIT
+            and dataset.layout.startswith("minerva")):
+        baseline = TRACKFIT
+        predictors[baseline] = load_predictor(TRACKFIT, dataset)
+    return EvaluationPlan(dataset, predictors, target, main, baseline, per_segment, count_segments, comparing)
+
+
+def evaluate_runs(dataset: Any, model_specs: Sequence[str], *, per_segment: bool = False, plots: bool = False,
+                  batch_size: int = 256, score_cut: float = 0.5,
+                  on_batch: Callable[[int], None] | None = None) -> EvaluationRun:
+    """``nuclassify evaluate`` as one call: :func:`plan_evaluation`, then :meth:`EvaluationPlan.run`.
+
+    Example:
+        >>> from nuclassify.data import open_dataset                      # doctest: +SKIP
+        >>> with open_dataset("test.h5") as ds:                           # doctest: +SKIP
+        ...     result = evaluate_runs(ds, ["runs/eps", "trackfit"])
+        >>> print(result.format())                                        # doctest: +SKIP
+    """
+    plan = plan_evaluation(dataset, model_specs, per_segment=per_segment, plots=plots)
+    return plan.run(batch_size=batch_size, score_cut=score_cut, on_batch=on_batch)

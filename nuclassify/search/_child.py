@@ -1,0 +1,128 @@
+"""Running one candidate: the trainer call and its failure reasons, in the master or in a child.
+
+:func:`evaluate` turns whatever a trainer does (returns numbers, raises, returns rubbish) into an
+:class:`Outcome` with a one-line reason. :func:`child_main` is the body of a process executor's
+child: it sets its environment (``CUDA_VISIBLE_DEVICES``) before importing anything heavy,
+imports the trainer, reports ready, runs exactly one job, reports, and exits, so memory never
+grows from candidate to candidate. It ignores Ctrl-C and SIGTERM (the master owns the search and
+kills its children itself) and exits within a second if the master dies, even by ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from nuclassify.errors import SpecError, TrainingDivergedError, UsageError
+from nuclassify.search._candidate import FAILED, FINISHED, Job, Outcome
+
+__all__ = ["resolve_trainer", "evaluate", "child_main", "Trainer"]
+
+Trainer = Callable[[dict, dict], dict]
+
+
+def resolve_trainer(path: str) -> Trainer:
+    """The function named ``"package.module:function"``.
+
+    Raises:
+        UsageError: malformed path, module not importable, or not a callable.
+    """
+    module_name, _, attr = str(path).partition(":")
+    if not module_name or not attr:
+        raise UsageError(f"trainer {path!r}: expected 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"trainer {path!r}: cannot import {module_name} ({exc})") from exc
+    trainer = getattr(module, attr, None)
+    if not callable(trainer):
+        raise UsageError(f"trainer {path!r}: {module_name} has no function {attr}")
+    return trainer
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def failure_reason(exc: BaseException) -> str:
+    """``invalid spec: ...``, ``nan: ...``, ``out of memory: ...`` or ``error: Type: message``."""
+    if isinstance(exc, SpecError):
+        return _one_line(f"invalid spec: {exc}")
+    if isinstance(exc, TrainingDivergedError):
+        return _one_line(f"nan: {exc}")
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower() or "OOM" in str(exc):
+        return _one_line(f"out of memory: {type(exc).__name__}: {exc}")
+    return _one_line(f"error: {type(exc).__name__}: {exc}")
+
+
+def _numbers(result: Any) -> dict[str, float]:
+    if not isinstance(result, dict):
+        raise TypeError(f"trainer returned {type(result).__name__}, expected a dict of numbers")
+    out = {}
+    for key, value in result.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"trainer returned {key}={value!r}, expected a number")
+        out[str(key)] = float(value)
+    return out
+
+
+def evaluate(trainer: Trainer, job: Job, worker: str) -> Outcome:
+    """Run ``trainer`` on ``job``; an exception (not Ctrl-C) becomes a failed outcome."""
+    start = time.time()
+    try:
+        values = _numbers(trainer(job.genome, job.task))
+    except Exception as exc:
+        return Outcome(job.id, FAILED, {}, failure_reason(exc), worker, start, time.time(), time.time() - start)
+    end = time.time()
+    seconds = values.pop("train_seconds", end - start)
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        return Outcome(job.id, FAILED, values, f"nan: {bad[0]} = {values[bad[0]]}", worker, start, end, seconds)
+    return Outcome(job.id, FINISHED, values, "", worker, start, end, seconds)
+
+
+def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Exit at once when the master is gone (we are re-parented), so no orphan holds a GPU."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(70)
+            time.sleep(interval)
+
+    threading.Thread(target=watch, name="nuclassify-watch-master", daemon=True).start()
+
+
+def child_main(conn: Connection, trainer_path: str, env: dict[str, str], preload: tuple[str, ...],
+               parent_pid: int, worker: str) -> None:
+    """Body of a candidate process: set up, report ready, run one job, report, exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.environ.update(env)
+    _watch_parent(parent_pid)
+    try:
+        for module in preload:
+            importlib.import_module(module)
+        trainer = resolve_trainer(trainer_path)
+    except BaseException as exc:  # reported to the master, which stops the search
+        conn.send(("error", _one_line(str(exc) if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}")))
+        return
+    conn.send(("ready", time.time()))
+    try:
+        job = conn.recv()
+    except (EOFError, OSError):
+        return
+    try:
+        outcome = evaluate(trainer, job, worker)
+    except BaseException as exc:  # SystemExit from a trainer is a failure, not our exit
+        outcome = Outcome(job.id, FAILED, {}, failure_reason(exc), worker, time.time(), time.time())
+    conn.send(("result", outcome))
+    conn.close()
