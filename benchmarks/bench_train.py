@@ -64,7 +64,7 @@ def bench(path: Path, epochs: int, batch: int, out: Path) -> tuple[list[float], 
 
     from nuclassify.data import open_dataset
     from nuclassify.models import build
-    from nuclassify.training import fit
+    from nuclassify.training import TrainConfig, fit
 
     with open_dataset(path) as ds:
         xs = list(ds.read_views(None))
@@ -88,7 +88,7 @@ def bench(path: Path, epochs: int, batch: int, out: Path) -> tuple[list[float], 
         def on_epoch_end(self, epoch, logs=None):
             twin.fit(xs, y, batch_size=batch, epochs=1, verbose=0, callbacks=[Clock()])
 
-    result = fit(SPEC, path, out_dir=out, epochs=epochs, batch_size=batch, quiet=True, overwrite=True,
+    result = fit(SPEC, TrainConfig(path, out, epochs=epochs, batch_size=batch, quiet=True, overwrite=True),
                  callbacks=[InMemoryEpoch()])
     h5_times = [r["seconds"] for r in result.history]
     return h5_times[1:], mem_times[1:]

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from test_trackfit import write_track_file
 
-from nuclassify.cli import _output
-from nuclassify.cli._output import Output, PlainProgress
+from nuclassify._progress import PlainProgress
+from nuclassify.cli._output import Output
 from nuclassify.cli.main import cli
 
 LINE = re.compile(r"^evaluate: (\d+)/(\d+) events \((\d+)%\)( \d+ ev/s)?( ETA \d+:\d\d:\d\d| done in \d+:\d\d:\d\d)?$")
@@ -44,7 +44,7 @@ def test_plain_lines_at_most_once_per_interval_then_a_final_one(capsys):
 
 
 def test_output_off_a_terminal_writes_plain_lines(capsys, monkeypatch):
-    monkeypatch.setattr(_output, "PLAIN_PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr("nuclassify._progress.LINE_INTERVAL_S", 0.0)
     with Output(terminal=False).progress_bar(30, "evaluate") as bar:
         for _ in range(3):
             bar.update(10)
@@ -53,7 +53,7 @@ def test_output_off_a_terminal_writes_plain_lines(capsys, monkeypatch):
     assert all(LINE.match(line) for line in lines), lines
     assert lines[-1].startswith("evaluate: 30/30 events (100%)") and "done in" in lines[-1]
 
-    monkeypatch.setattr(_output, "PLAIN_PROGRESS_INTERVAL_S", 3600.0)
+    monkeypatch.setattr("nuclassify._progress.LINE_INTERVAL_S", 3600.0)
     with Output(terminal=False).progress_bar(30, "evaluate") as bar:
         for _ in range(3):
             bar.update(10)
@@ -66,7 +66,7 @@ def test_output_off_a_terminal_writes_plain_lines(capsys, monkeypatch):
 
 
 def test_quiet_json_and_terminal_modes_write_no_plain_lines(capsys, monkeypatch):
-    monkeypatch.setattr(_output, "PLAIN_PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr("nuclassify._progress.LINE_INTERVAL_S", 0.0)
     for out in (Output(quiet=True, terminal=False), Output(json_mode=True, terminal=False)):
         with out.progress_bar(30, "evaluate") as bar:
             bar.update(30)

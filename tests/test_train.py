@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from nuclassify.cli.main import cli
 from nuclassify.errors import DataFileError, RunDirError, SpecError, UsageError
 from nuclassify.models import load_model
-from nuclassify.training import TrainingDivergedError, fit, load_run, tf_config_from_ranks
+from nuclassify.training import TrainConfig, TrainingDivergedError, fit, load_run, tf_config_from_ranks
 
 pytestmark = pytest.mark.slow
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -63,8 +63,8 @@ def _poison_output_kernel(callback):
 def test_train_writes_a_complete_run_dir(tiny_minerva, tiny_spec, tmp_path):
     _keras_tf()
     out = tmp_path / "run"
-    result = fit(tiny_spec, tiny_minerva, out_dir=out, epochs=2, valid_fraction=0.25, seed=3, quiet=True,
-                 class_weights="balanced", lr_schedule="cosine")
+    result = fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, valid_fraction=0.25, seed=3, quiet=True,
+                                             class_weights="balanced", lr_schedule="cosine"))
     for name in ("model.keras", "best.keras", "last.keras", "spec.json", "history.csv", "run.json"):
         assert (out / name).is_file(), name
     meta = json.loads((out / "run.json").read_text())
@@ -90,7 +90,7 @@ def test_train_writes_a_complete_run_dir(tiny_minerva, tiny_spec, tmp_path):
 
 def test_learns_the_toy_labels(tiny_minerva, tiny_spec, tmp_path):
     _keras_tf()
-    result = fit(tiny_spec, tiny_minerva, out_dir=tmp_path / "r", epochs=6, seed=0, quiet=True)
+    result = fit(tiny_spec, TrainConfig(tiny_minerva, tmp_path / "r", epochs=6, seed=0, quiet=True))
     assert result.history[-1]["accuracy"] > 0.5  # chance is 1/11
 
 
@@ -99,7 +99,7 @@ def test_non_empty_run_dir_is_refused_and_kept(tiny_minerva, tiny_spec, tmp_path
     out.mkdir()
     (out / "run.json").write_text("{}")
     with pytest.raises(RunDirError, match="holds another run; use --resume .* or --overwrite"):
-        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=1, quiet=True)
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=1, quiet=True))
     assert (out / "run.json").read_text() == "{}"
     spec_path = tmp_path / "tiny.json"
     spec_path.write_text(json.dumps(tiny_spec))
@@ -115,7 +115,7 @@ def test_non_empty_run_dir_is_refused_and_kept(tiny_minerva, tiny_spec, tmp_path
 def test_resume_after_interruption_continues_mid_epoch(tiny_minerva, tiny_spec, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, backup_every=1,
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=3, quiet=True, backup_every=1),
             callbacks=[_at_batch(1, 2, _raise_interrupt)])
     state = json.loads((out / "resume" / "state.json").read_text())
     assert (state["epoch"], state["step"]) == (1, 3)  # batches 0-2 of epoch 1 were done and saved
@@ -123,16 +123,16 @@ def test_resume_after_interruption_continues_mid_epoch(tiny_minerva, tiny_spec, 
     assert not (out / "model.keras").exists()
     with pytest.raises(RunDirError, match="incomplete run.*--resume"):
         load_run(out)
-    result = fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, resume=True)
+    result = fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=3, quiet=True, resume=True))
     assert [r["epoch"] for r in result.history] == [0, 1, 2]
     assert result.history[1]["resumed_at_step"] == 3
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
     with pytest.raises(RunDirError, match="already completed 3 epoch"):
-        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, resume=True)
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=3, quiet=True, resume=True))
     other = json.loads(json.dumps(tiny_spec))
     other["head"][0]["units"] = 8
     with pytest.raises(RunDirError, match="cannot resume with different settings: architecture differs"):
-        fit(other, tiny_minerva, out_dir=out, epochs=4, quiet=True, resume=True)
+        fit(other, TrainConfig(tiny_minerva, out, epochs=4, quiet=True, resume=True))
 
 
 @pytest.mark.parametrize("when", ["mid-epoch", "epoch-end"])
@@ -146,7 +146,7 @@ def test_sigterm_saves_the_step_and_resume_finishes(tiny_minerva, tiny_spec, tmp
     out = tmp_path / "run"
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(TrainingInterrupted, match="--resume") as info:
-        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, callbacks=[term])
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=3, quiet=True), callbacks=[term])
     assert info.value.exit_code == 130
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is fit's only while it runs
     state = json.loads((out / "resume" / "state.json").read_text())
@@ -157,7 +157,7 @@ def test_sigterm_saves_the_step_and_resume_finishes(tiny_minerva, tiny_spec, tmp
     assert meta["status"] == "interrupted" and meta["epochs_completed"] == 1
     assert (meta["interrupted_at"]["epoch"], meta["interrupted_at"]["step"]) == want
     assert len((out / "history.csv").read_text().splitlines()) == 2  # header + epoch 0 only
-    result = fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, resume=True)
+    result = fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=3, quiet=True, resume=True))
     assert [r["epoch"] for r in result.history] == [0, 1, 2]
     assert result.history[1].get("resumed_at_step", 0) == want[1]
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
@@ -170,7 +170,7 @@ def test_kill_9_mid_epoch_then_resume(tiny_minerva, tiny_spec, tmp_path):
     spec_path.write_text(json.dumps(tiny_spec))
     script = textwrap.dedent(f"""
         import os, signal, keras
-        from nuclassify.training import fit
+        from nuclassify.training import TrainConfig, fit
         class Kill(keras.callbacks.Callback):
             epoch = 0
             def on_epoch_begin(self, epoch, logs=None):
@@ -178,8 +178,8 @@ def test_kill_9_mid_epoch_then_resume(tiny_minerva, tiny_spec, tmp_path):
             def on_train_batch_end(self, batch, logs=None):
                 if self.epoch == 1 and batch == 3:
                     os.kill(os.getpid(), signal.SIGKILL)
-        fit({str(spec_path)!r}, {str(tiny_minerva)!r}, out_dir={str(out)!r}, epochs=2, quiet=True,
-            backup_every=2, callbacks=[Kill()])
+        fit({str(spec_path)!r}, TrainConfig({str(tiny_minerva)!r}, {str(out)!r}, epochs=2, quiet=True, backup_every=2),
+            callbacks=[Kill()])
     """)
     proc = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr[-2000:]
@@ -196,7 +196,7 @@ def test_kill_9_mid_epoch_then_resume(tiny_minerva, tiny_spec, tmp_path):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_minerva, tiny_spec, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(TrainingDivergedError, match=r"NaN at epoch 2.*last good checkpoint .*last.keras \(epoch 1\)"):
-        fit(tiny_spec, tiny_minerva, out_dir=out, epochs=3, quiet=True, backup_every=1,
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=3, quiet=True, backup_every=1),
             callbacks=[_at_batch(1, 1, _poison_output_kernel)])
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "stopped-nan" and meta["epochs_completed"] == 1
@@ -208,7 +208,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_minerva, tiny_sp
 
 def test_data_without_labels_is_refused(tiny_unlabelled, tiny_spec, tmp_path):
     with pytest.raises(DataFileError, match="data without the labels the target needs: none of the 32 training"):
-        fit(tiny_spec, tiny_unlabelled, out_dir=tmp_path / "run", epochs=1, quiet=True)
+        fit(tiny_spec, TrainConfig(tiny_unlabelled, tmp_path / "run", epochs=1, quiet=True))
     assert not (tmp_path / "run").exists()
 
 
@@ -222,22 +222,22 @@ def test_events_without_a_label_are_left_out(tiny_minerva, tiny_spec, tmp_path):
     shutil.copy(tiny_minerva, path)
     with h5py.File(path, "r+") as f:
         f["segments"][:10] = 0xFF
-    result = fit(tiny_spec, path, out_dir=tmp_path / "run", epochs=1, quiet=True, valid_fraction=0.25)
+    result = fit(tiny_spec, TrainConfig(path, tmp_path / "run", epochs=1, quiet=True, valid_fraction=0.25))
     left = result.meta["left_out_without_label"]
     assert left["train"] + left["valid"] == 10
     assert result.train_events + result.valid_events == 96 - 10
     assert json.loads((tmp_path / "run" / "run.json").read_text())["left_out_without_label"] == left
 
 
-def test_jax_loop_with_distribute_is_refused(tiny_minerva, tiny_spec, tmp_path):
+def test_jax_loop_with_distribute_is_refused(tiny_minerva, tmp_path):
     with pytest.raises(UsageError, match="jax-loop trains on one device"):
-        fit(tiny_spec, tiny_minerva, out_dir=tmp_path / "run", epochs=1, quiet=True, engine="jax-loop", distribute=True)
+        TrainConfig(tiny_minerva, tmp_path / "run", epochs=1, quiet=True, engine="jax-loop", distribute=True)
     assert not (tmp_path / "run").exists()
 
 
 def test_bad_spec_is_refused_before_anything_is_written(tiny_minerva, tmp_path):
     with pytest.raises(SpecError, match=r"column u layer 3 \(conv\): kernel 7x3 does not fit input 60x1"):
-        fit("epsilon", tiny_minerva, out_dir=tmp_path / "run", epochs=1, quiet=True)
+        fit("epsilon", TrainConfig(tiny_minerva, tmp_path / "run", epochs=1, quiet=True))
     assert not (tmp_path / "run").exists()
 
 
@@ -250,15 +250,52 @@ def test_tf_config_from_ranks():
 
 def test_distribute_with_mirrored_strategy_on_cpu(tiny_minerva, tiny_spec, tmp_path):
     _keras_tf()
-    result = fit(tiny_spec, tiny_minerva, out_dir=tmp_path / "run", epochs=1, quiet=True, distribute=True)
+    result = fit(tiny_spec, TrainConfig(tiny_minerva, tmp_path / "run", epochs=1, quiet=True, distribute=True))
     assert result.meta["distribution"]["strategy"] == "MirroredStrategy"
     assert math.isfinite(result.history[0]["loss"])
 
 
 def test_same_seed_same_run(tiny_minerva, tiny_spec, tmp_path):
     _keras_tf()
-    runs = [fit(tiny_spec, tiny_minerva, out_dir=tmp_path / name, epochs=2, seed=seed, quiet=True)
+    runs = [fit(tiny_spec, TrainConfig(tiny_minerva, tmp_path / name, epochs=2, seed=seed, quiet=True))
             for name, seed in (("a", 7), ("b", 7), ("c", 8))]
     losses = [[row["loss"] for row in r.history] for r in runs]
     assert losses[0] == losses[1]
     assert losses[0] != losses[2]
+
+
+def test_damaged_model_file_is_one_clear_line_and_our_bugs_are_not_hidden(tiny_minerva, tiny_spec, tmp_path,
+                                                                            monkeypatch):
+    """load_run calls a damaged .keras a RunDirError; an unexpected error (a bug) keeps its own type."""
+    import io
+    import zipfile
+
+    _keras_tf()
+    from nuclassify.models import build
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"status": "complete", "arch": "tiny"}))
+    (run / "spec.json").write_text(json.dumps(tiny_spec))
+    good = tmp_path / "good.keras"
+    build(tiny_spec, {"x": (127, 10, 2), "u": (127, 5, 2), "v": (127, 5, 2)}, 11).save(good)
+    raw = good.read_bytes()
+    broken_config = io.BytesIO()
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(broken_config, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, b"{not json" if name == "config.json" else src.read(name))
+    for damaged, why in ((raw[: len(raw) // 2], "not a .keras \\(zip\\) archive"),
+                         (broken_config.getvalue(), "the file is damaged \\(JSONDecodeError")):
+        (run / "model.keras").write_bytes(damaged)
+        with pytest.raises(RunDirError, match=f"model.keras: cannot load model.*{why}") as info:
+            load_run(run)
+        assert "\n" not in str(info.value)
+    (run / "model.keras").write_bytes(raw)
+    assert load_run(run).model is not None
+
+    def bug(*args, **kwargs):
+        raise AttributeError("a bug of ours")
+
+    monkeypatch.setattr("nuclassify.training._rundir._load_keras_model", bug)
+    with pytest.raises(AttributeError, match="a bug of ours"):
+        load_run(run)

@@ -63,13 +63,14 @@ def make_file(path: Path, n: int, occupancy: float = 0.02, seed: int = 0) -> Non
 
 
 def run_ours(args: argparse.Namespace, backend: str, data: Path) -> dict:
-    from nuclassify.training import fit
+    from nuclassify.training import TrainConfig, fit
 
     engine = args.engine or ("jax-loop" if backend == "jax" else "fit")
     t = time.perf_counter()
     precision = "fp32" if args.small else "mixed"
-    result = fit(args.arch, data, out_dir=WORK / "run", epochs=args.epochs, batch_size=args.batch,
-                 precision=precision, overwrite=True, quiet=True, engine=engine, backup_every=None, seed=0)
+    result = fit(args.arch, TrainConfig(data, WORK / "run", epochs=args.epochs, batch_size=args.batch,
+                                     precision=precision, overwrite=True, quiet=True, engine=engine,
+                                     backup_every=None, seed=0))
     rates = [r["events_per_s"] for r in result.history]
     return {"impl": f"nuclassify-{backend}-{engine}", "dtype": precision, "arch": args.arch,
             "events_per_s": max(rates[1:] or rates), "epoch_rates": rates, "wall_s": round(time.perf_counter() - t, 1)}

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 import click
 import numpy as np
 
+from nuclassify._progress import PlainProgress, stream_is_terminal
+
 T = TypeVar("T")
 
-__all__ = ["Output", "get_output", "PlainProgress", "PLAIN_PROGRESS_INTERVAL_S", "stderr_is_terminal",
-           "start_backend_quietly"]
-
-#: Off a terminal, at most one progress line per this many seconds (plus a final line): a Slurm
-#: log of a long job stays a few dozen lines, and one still shows a stuck job within a minute.
-PLAIN_PROGRESS_INTERVAL_S = 30.0
-
-_RATE_UNITS = {"events": "ev"}
+__all__ = ["Output", "get_output", "start_backend_quietly"]
 
 
 def _json_default(value: Any) -> Any:
@@ -87,7 +81,7 @@ class Output:
 
         On a terminal it is click's live bar. Off one (a batch job's log, ``2> log``) a live bar
         is hundreds of carriage-return redraws, so plain lines are written instead, at most one
-        every :data:`PLAIN_PROGRESS_INTERVAL_S` seconds plus a final one (:class:`PlainProgress`).
+        every :data:`nuclassify._progress.LINE_INTERVAL_S` seconds plus a final one (:class:`PlainProgress`).
         """
         if self.quiet:
             return _Bar(None)
@@ -96,89 +90,7 @@ class Output:
         return _Bar(PlainProgress(length, label, unit=unit))
 
     def _terminal(self) -> bool:
-        return stderr_is_terminal() if self.terminal is None else self.terminal
-
-
-def stderr_is_terminal() -> bool:
-    """Whether stderr is an interactive terminal (False for a file, a pipe, a Slurm log, a closed stream)."""
-    try:
-        return bool(sys.stderr is not None and sys.stderr.isatty())
-    except (AttributeError, ValueError):  # no isatty, or closed
-        return False
-
-
-def _duration(seconds: float) -> str:
-    """H:MM:SS, hours unbounded (a multi-day job reads 50:00:00, not "2 days, 2:00:00")."""
-    s = max(0, int(round(seconds)))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
-class PlainProgress:
-    """Progress as plain, whole lines for logs: ``evaluate: 12000/50000 events (24%) 3400 ev/s ETA 0:00:11``.
-
-    A line is written when at least ``interval_s`` seconds have passed since the last one (or since
-    the start), and a final line, with the total time, when the context closes (also after an error,
-    if anything was done, so a log shows how far a failed job got). Lines go to stderr through
-    :func:`click.echo`, so they never mix with a command's results on stdout.
-
-    Args:
-        length: the total (None when unknown: no percentage or ETA).
-        label: what is progressing, the line's prefix (e.g. the command's name).
-        unit: what is counted, as written after the counts.
-        interval_s: seconds between lines; default :data:`PLAIN_PROGRESS_INTERVAL_S`, read when
-            the object is made.
-        clock: monotonic seconds (tests pass a fake one).
-    """
-
-    def __init__(self, length: int | None, label: str = "", *, unit: str = "events", interval_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.length = length
-        self.label = label or "progress"
-        self.unit = unit
-        self.interval_s = PLAIN_PROGRESS_INTERVAL_S if interval_s is None else interval_s
-        self.pos = 0
-        self._clock = clock
-        self._start = clock()
-        self._last = self._start
-
-    def __enter__(self) -> PlainProgress:
-        self._start = self._last = self._clock()  # rates count from the start of the work, not of set-up
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None or self.pos:
-            self._write(self._clock(), final=True)
-
-    def update(self, n: int) -> None:
-        """Count ``n`` more done; write a line if the interval has passed."""
-        self.pos += n
-        now = self._clock()
-        if now - self._last >= self.interval_s:
-            self._write(now)
-
-    def line(self, now: float, final: bool = False) -> str:
-        """The progress line at time ``now`` (``final``: the total time instead of the ETA)."""
-        elapsed = now - self._start
-        text = f"{self.label}: {self.pos}"
-        if self.length is not None:
-            text += f"/{self.length} {self.unit}"
-            if self.length > 0:
-                text += f" ({100 * self.pos // self.length}%)"
-        else:
-            text += f" {self.unit}"
-        rate = self.pos / elapsed if elapsed > 0 else None
-        if rate is not None:
-            shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"  # slow work (simulation) keeps 2 digits
-            text += f" {shown} {_RATE_UNITS.get(self.unit, self.unit)}/s"
-        if final:
-            text += f" done in {_duration(elapsed)}"
-        elif rate and self.length is not None and self.length >= self.pos:
-            text += f" ETA {_duration((self.length - self.pos) / rate)}"
-        return text
-
-    def _write(self, now: float, final: bool = False) -> None:
-        self._last = now
-        click.echo(self.line(now, final), err=True)
+        return stream_is_terminal() if self.terminal is None else self.terminal
 
 
 class _Bar:
@@ -228,12 +140,18 @@ def start_backend_quietly(verbose: bool = False) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
+        import importlib.util
+
         import keras
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             tf.config.list_physical_devices()
+        elif importlib.util.find_spec("tensorflow") is not None:
+            # On JAX and torch, keras.utils.set_random_seed still imports TensorFlow (to seed it)
+            # when it is installed: import it here, muted, so its start-up chatter stays out of logs.
+            import tensorflow  # noqa: F401
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)

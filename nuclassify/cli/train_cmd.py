@@ -1,4 +1,5 @@
-"""``nuclassify train``: one call of :func:`nuclassify.training.fit`, its result printed."""
+"""``nuclassify train``: one :class:`~nuclassify.training.TrainConfig`, one call of
+:func:`~nuclassify.training.fit`, its result printed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import click
 
 from nuclassify.cli._output import get_output, start_backend_quietly
+from nuclassify.training import DEFAULT_PORT
 
 
 @click.command("train")
@@ -28,7 +30,7 @@ from nuclassify.cli._output import get_output, start_backend_quietly
 @click.option("--lr-schedule", type=click.Choice(["none", "cosine", "plateau"]), default="none", show_default=True)
 @click.option("--class-weights", type=click.Choice(["none", "balanced"]), default="none", show_default=True)
 @click.option("--distribute", is_flag=True, help="Data-parallel over local GPUs or MPI ranks (see README).")
-@click.option("--port", type=int, default=23456, show_default=True, help="Base port for multi-worker TF_CONFIG.")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Base port for multi-worker TF_CONFIG.")
 @click.option("--engine", type=click.Choice(["fit", "jax-loop"]), default="fit", show_default=True,
               help="Keras model.fit, or a jitted JAX training step (KERAS_BACKEND=jax).")
 @click.option("--backup-every", type=int, default=0, show_default=True,
@@ -54,18 +56,22 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
       KERAS_BACKEND=jax nuclassify train --data nova.h5 --arch cvn --out runs/cvn --engine jax-loop
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, not ours
-    from nuclassify.training import fit
+    from nuclassify.training import TrainConfig, fit
 
     output = get_output(ctx, json_mode)
+    # Every option is checked here, before the backend starts: a bad value costs no start-up time.
+    # 0 for --backup-every / --backup-seconds means "off", which the config spells None.
+    config = TrainConfig(data, out, valid=valid, valid_fraction=valid_fraction, epochs=epochs, batch_size=batch_size,
+                         seed=seed, precision=precision, resume=resume, overwrite=overwrite, target=target,
+                         early_stopping=early_stopping, lr_schedule=lr_schedule, class_weights=class_weights,
+                         distribute=distribute, quiet=output.quiet,
+                         backup_every=None if backup_every == 0 else backup_every,
+                         backup_seconds=None if backup_seconds == 0 else backup_seconds, engine=engine, port=port)
     start_backend_quietly(output.verbose)
-    # Keras writes its progress bar to stdout; keep stdout for the result.
+    # Keras writes its progress bar to stdout; keep stdout for the result. Off a terminal the
+    # config's progress "auto" writes plain lines to stderr instead (see training._progress).
     with contextlib.redirect_stdout(sys.stderr):
-        result = fit(arch, data, valid=valid, valid_fraction=valid_fraction, out_dir=out, epochs=epochs,
-                     batch_size=batch_size, seed=seed, precision=precision, resume=resume, overwrite=overwrite,
-                     target=target, early_stopping=early_stopping, lr_schedule=lr_schedule,
-                     class_weights=None if class_weights == "none" else class_weights, distribute=distribute,
-                     quiet=output.quiet, backup_every=backup_every or None, backup_seconds=backup_seconds or None,
-                     engine=engine, port=port)
+        result = fit(arch, config)
     last = result.history[-1] if result.history else {}
     summary = {
         "run_dir": str(result.run_dir), "model": str(result.model_path), "arch": result.meta.get("arch"),

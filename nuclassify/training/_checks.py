@@ -1,6 +1,7 @@
-"""Checks made before any training: options, labels, a validation file's kind, resume settings.
+"""Checks made before any training that need the data: labels, a validation file's kind, resume settings.
 
-Each raises a one-line :class:`~nuclassify.errors.NuclassifyError` that names the file or option.
+Options alone are checked once, by :class:`~nuclassify.training.TrainConfig`. Each check raises a
+one-line :class:`~nuclassify.errors.NuclassifyError` that names the file or option.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import numpy as np
 
 from nuclassify.errors import DataFileError, UsageError
 
-__all__ = ["labelled_events", "balanced_weights", "check_options", "resume_conflicts", "check_same_kind",
-           "PRECISIONS", "LR_SCHEDULES", "ENGINES"]
+__all__ = ["labelled_events", "balanced_weights", "resume_conflicts", "check_same_kind", "checked_indices"]
 
-PRECISIONS = ("fp32", "mixed")
-LR_SCHEDULES = ("none", "cosine", "plateau")
-ENGINES = ("fit", "jax-loop")
+# run.json keys that a resumed run must share with the run it continues (the data subset included:
+# a resume on other events would silently mix two training sets).
+_SAME_ON_RESUME = ("target", "batch_size", "seed", "valid_fraction", "precision", "class_weights", "lr_schedule",
+                   "max_events", "train_indices", "valid_indices")
 
 
 def labelled_events(ds: Any, target: str, idx: np.ndarray, role: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -36,6 +37,7 @@ def labelled_events(ds: Any, target: str, idx: np.ndarray, role: str) -> tuple[n
 
 
 def balanced_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    """Class weights by inverse frequency (absent classes weigh 1), so rare segments count as much."""
     counts = np.bincount(labels, minlength=n_classes).astype(float)
     present = counts > 0
     weights = np.ones(n_classes)
@@ -43,29 +45,15 @@ def balanced_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
     return {c: float(w) for c, w in enumerate(weights)}
 
 
-def check_options(epochs: int, precision: str, lr_schedule: str, class_weights: str | None, engine: str,
-                   valid: Any, valid_fraction: float | None, early_stopping: int | None,
-                   distribute: bool = False) -> None:
-    """Refuse impossible option values and combinations before anything is read or written."""
-    if not isinstance(epochs, int) or epochs < 1:
-        raise UsageError(f"epochs must be >= 1, got {epochs}")
-    if precision not in PRECISIONS:
-        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise UsageError(f"lr schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
-    if class_weights not in (None, "none", "balanced"):
-        raise UsageError(f"class weights must be 'none' or 'balanced', got {class_weights!r}")
-    if engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if valid is not None and valid_fraction:
-        raise UsageError("give either a validation file or a validation fraction, not both")
-    if early_stopping is not None and early_stopping < 1:
-        raise UsageError(f"early-stopping patience must be >= 1, got {early_stopping}")
-    if distribute and engine == "jax-loop":
-        raise UsageError("--engine jax-loop trains on one device; use --engine fit with --distribute")
+def checked_indices(idx: np.ndarray, n_events: int, name: str, path: Any) -> np.ndarray:
+    """``idx`` (an option's index array into a file of ``n_events``), or a one-line UsageError naming both."""
+    if len(idx) and int(idx.max()) >= n_events:
+        raise UsageError(f"{name}: event index {int(idx.max())} out of range ({path} has {n_events} events)")
+    return idx
 
 
 def resume_conflicts(old: dict, new: dict, old_spec: dict, spec: dict) -> list[str]:
+    """What differs between the run.json (and spec) of a run and those of its resumption."""
     problems = []
     if old_spec != spec:
         problems.append(f"architecture differs (run: {old.get('arch')}, now: {new['arch']})")
@@ -73,13 +61,21 @@ def resume_conflicts(old: dict, new: dict, old_spec: dict, spec: dict) -> list[s
         a, b = old.get("data", {}).get(role), new["data"].get(role)
         if (a or {}).get("sha256") != (b or {}).get("sha256"):
             problems.append(f"{role} data differs (run: {(a or {}).get('path')}, now: {(b or {}).get('path')})")
-    for key in ("target", "batch_size", "seed", "valid_fraction", "precision", "class_weights", "lr_schedule"):
+    for key in _SAME_ON_RESUME:
         if old.get(key) != new.get(key):
-            problems.append(f"{key} differs (run: {old.get(key)}, now: {new.get(key)})")
+            problems.append(f"{key} differs (run: {_short(old.get(key))}, now: {_short(new.get(key))})")
     return problems
 
 
+def _short(value: Any) -> Any:
+    """An index-array summary as "N events, sha256 abcdef..." (one readable line), else the value."""
+    if isinstance(value, dict) and "count" in value and "sha256" in value:
+        return f"{value['count']} events, sha256 {str(value['sha256'])[:12]}"
+    return value
+
+
 def check_same_kind(train_ds: Any, valid_ds: Any, target: str) -> None:
+    """A validation file must have the training file's views, shapes and target classes."""
     if tuple(train_ds.view_names) != tuple(valid_ds.view_names) or train_ds.view_shapes != valid_ds.view_shapes:
         raise DataFileError(valid_ds.path, f"views {valid_ds.view_shapes} differ from the training file's "
                                            f"{train_ds.view_shapes}")

@@ -1,11 +1,18 @@
-"""``fit``: train a spec on an HDF5 file into a run directory (resumable, reproducible, streamed)."""
+"""``fit``: train a spec on an HDF5 file into a run directory (resumable, reproducible, streamed).
+
+``fit(spec, config)`` reads every option from one :class:`~nuclassify.training.TrainConfig`,
+resolves the events (a hold-out split, an index subset), writes run.json from the config, and
+hands the prepared run to an engine (``_kerasloop`` or ``_jaxloop``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -17,16 +24,14 @@ from nuclassify._signals import stop_on_signals
 from nuclassify.errors import RunDirError, TrainingDivergedError, TrainingError, TrainingInterrupted, UsageError
 from nuclassify.models import load_model as _load_keras_model
 from nuclassify.training._checks import (
-    ENGINES,
-    LR_SCHEDULES,
-    PRECISIONS,
     balanced_weights,
-    check_options,
     check_same_kind,
+    checked_indices,
     labelled_events,
     resume_conflicts,
 )
-from nuclassify.training._distribute import DEFAULT_PORT, distribution_scope, worker_rank
+from nuclassify.training._config import ENGINES, LR_SCHEDULES, PRECISIONS, TrainConfig
+from nuclassify.training._distribute import distribution_scope, worker_rank
 from nuclassify.training._feed import StreamSpec
 from nuclassify.training._keeper import read_state
 from nuclassify.training._kerasloop import run_keras_fit, tensorboard_ok
@@ -36,11 +41,12 @@ from nuclassify.training._rundir import (
     file_digest,
     prepare_run_dir,
     read_run_json,
+    save_model_atomic,
     write_json_atomic,
 )
 
 __all__ = ["fit", "FitResult", "TrainingDivergedError", "TrainingError", "TrainingInterrupted", "PRECISIONS",
-           "LR_SCHEDULES", "ENGINES"]
+           "LR_SCHEDULES", "ENGINES", "fresh_keras_session"]
 
 _PACKAGES = ("keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "h5py")
 
@@ -79,40 +85,17 @@ def _versions(backend: str) -> dict[str, str]:
     return out
 
 
-def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | None = None,
-        valid_fraction: float | None = None, out_dir: str | Path, epochs: int = 1, batch_size: int | None = None,
-        seed: int = 0, precision: str = "fp32", resume: bool = False, overwrite: bool = False,
-        target: str | None = None, early_stopping: int | None = None, lr_schedule: str = "none",
-        class_weights: str | None = None, distribute: bool = False, quiet: bool = False,
-        backup_every: int | None = None, backup_seconds: float | None = 300.0, engine: str = "fit",
-        port: int = DEFAULT_PORT,
-        callbacks: list | None = None) -> FitResult:
-    """Train the network ``spec`` describes on ``train_data`` and leave a complete RUN_DIR.
+def fit(spec: dict | str | Path, config: TrainConfig, *, callbacks: list | None = None) -> FitResult:
+    """Train the network ``spec`` describes as ``config`` says, and leave a complete RUN_DIR.
+
+    Every call starts from a fresh Keras session and leaves the process as it found it (global
+    dtype policy, distribution, session), so that a search can fit many models in one process and
+    each trains exactly as it would alone.
 
     Args:
         spec: a spec dict, a named spec ("epsilon") or a spec JSON file.
-        train_data: HDF5 file in any layout the data layer reads; streamed, never loaded whole.
-        valid: a separate validation file, or
-        valid_fraction: hold out this fraction of ``train_data`` (split drawn from ``seed``).
-        out_dir: RUN_DIR; refused if it holds anything unless ``resume`` or ``overwrite``.
-        epochs: total epochs (a resumed run continues up to this number).
-        batch_size: events per step (default: the spec's, else 256).
-        seed: seeds Keras (weights, dropout) and the per-epoch shuffle: same seed, same run.
-        precision: "fp32" or "mixed" (float16 on TF GPUs, bfloat16 elsewhere; float32 softmax).
-        resume: continue the run in ``out_dir`` from its newest checkpoint (also mid-epoch).
-        overwrite: replace the run in ``out_dir``.
-        target: label target (default: the file's, e.g. "segment").
-        early_stopping: stop after this many epochs without improvement of the monitored loss.
-        lr_schedule: "none", "cosine" (decay to 0 over all steps) or "plateau" (halve after 2 flat epochs).
-        class_weights: "balanced" weights classes by inverse frequency (segments are unbalanced).
-        distribute: data-parallel over local devices / MPI ranks (see ``_distribute``).
-        quiet: no Keras progress bar.
-        backup_every: steps between mid-epoch resume checkpoints (None: not counted in steps).
-        backup_seconds: also save one at the first step after this many seconds (default 5 min),
-            so a kill -9 loses at most about that much work (None: epoch ends and steps only).
-        engine: "fit" (Keras ``model.fit``) or "jax-loop" (jitted JAX step; JAX backend only).
-        port: base port of the multi-worker TF_CONFIG built from MPI ranks.
-        callbacks: extra Keras callbacks (e.g. for tests or the search's pruning).
+        config: the run's options (data, RUN_DIR, epochs, ...), validated when it was made.
+        callbacks: extra Keras callbacks (engine "fit"; e.g. for tests or a search's pruning).
 
     Returns:
         A :class:`FitResult`.
@@ -120,72 +103,66 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
     Raises:
         SpecError, DataFileError, UsageError, RunDirError: bad input, one line each.
         TrainingDivergedError: NaN loss; RUN_DIR keeps the last good checkpoint.
+        TrainingInterrupted: Ctrl-C or SIGTERM; the resume checkpoint is saved at the step reached.
     """
-    from nuclassify.data import open_dataset, split_indices
-    from nuclassify.models import build, load_spec, make_optimizer, validate_spec, walk_spec
+    from nuclassify.data import open_dataset
+    from nuclassify.models import load_spec, validate_spec, walk_spec
 
-    check_options(epochs, precision, lr_schedule, class_weights, engine, valid, valid_fraction, early_stopping,
-                  distribute)
+    if not isinstance(config, TrainConfig):
+        raise UsageError(f"fit needs a TrainConfig as its second argument, got {type(config).__name__}")
     spec = load_spec(spec) if isinstance(spec, (str, Path)) else validate_spec(spec)
     arch = str(spec.get("name", "custom"))
-    if distribute:
+    if config.distribute:
         rank, size = worker_rank()
         if rank > 0:  # MultiWorkerMirroredStrategy: every rank saves; only rank 0 writes RUN_DIR itself
-            out_dir = Path(f"{out_dir}.workers") / f"rank-{rank}"
-            out_dir.parent.mkdir(parents=True, exist_ok=True)
-            overwrite = not resume
-    check_run_dir(out_dir, resume=resume, overwrite=overwrite)
+            worker_dir = Path(f"{config.out_dir}.workers") / f"rank-{rank}"
+            worker_dir.parent.mkdir(parents=True, exist_ok=True)
+            config = replace(config, out_dir=worker_dir, overwrite=not config.resume)
+    check_run_dir(config.out_dir, resume=config.resume, overwrite=config.overwrite)
     t_start = time.perf_counter()
     started = _now()
-    train_ds = open_dataset(train_data)
+    train_ds = open_dataset(config.train_data)
     valid_ds = None
     try:
-        target = target or train_ds.default_target
+        target = config.target if config.target is not None else train_ds.default_target
         n_classes = train_ds.n_classes(target)
-        if valid_fraction:
-            train_idx, valid_idx = split_indices(train_ds.n_events, valid_fraction, seed)
+        train_idx, valid_idx, same_file = _events(config, train_ds)
+        if same_file:
             valid_ds = train_ds
-        else:
-            train_idx, valid_idx = np.arange(train_ds.n_events, dtype=np.int64), None
-            if valid is not None:
-                valid_ds = open_dataset(valid)
-                valid_idx = np.arange(valid_ds.n_events, dtype=np.int64)
-                check_same_kind(train_ds, valid_ds, target)
+        elif config.valid is not None:
+            valid_ds = open_dataset(config.valid)
+            valid_idx = np.arange(valid_ds.n_events, dtype=np.int64)
+            check_same_kind(train_ds, valid_ds, target)
         train_idx, labels, left_out_train = labelled_events(train_ds, target, train_idx, "training")
         left_out_valid = 0
         if valid_ds is not None:
             valid_idx, _, left_out_valid = labelled_events(valid_ds, target, valid_idx, "validation")
         input_shapes = {v: tuple(train_ds.view_shapes[v]) for v in train_ds.view_names}
-        walk_spec(spec, input_shapes, n_classes)
+        layers = walk_spec(spec, input_shapes, n_classes)
         views = list(spec["views"])
-        batch_size = int(batch_size or spec.get("training", {}).get("batch_size") or 256)
-        if batch_size < 1:
-            raise UsageError(f"batch size must be >= 1, got {batch_size}")
+        batch_size = config.resolved_batch_size(spec)
+        data = {"train": _data_entry("train", config.train_data, train_ds, config.digests),
+                "valid": _data_entry("valid", config.valid, valid_ds, config.digests)
+                if config.valid is not None else None}
         import keras
 
         backend = keras.backend.backend()
-        if engine == "jax-loop" and backend != "jax":
+        if config.engine == "jax-loop" and backend != "jax":
             raise UsageError(f"engine jax-loop needs KERAS_BACKEND=jax (backend is {backend})")
-        created = not Path(out_dir).exists()
-        run_dir = prepare_run_dir(out_dir, resume=resume, overwrite=overwrite)
+        created = not Path(config.out_dir).exists()
+        run_dir = prepare_run_dir(config.out_dir, resume=config.resume, overwrite=config.overwrite)
         meta = {
-            "arch": arch, "target": target, "views": views,
+            "arch": arch, **config.record(), "target": target, "batch_size": batch_size, "views": views,
             "input_shapes": {v: list(input_shapes[v]) for v in views},
             "n_classes": n_classes, "class_names": list(train_ds.class_names(target)),
-            "layout": train_ds.layout,
-            "data": {"train": file_digest(train_data),
-                     "valid": file_digest(valid) if valid is not None and not valid_fraction else None},
-            "valid_fraction": valid_fraction or None,
+            "layout": train_ds.layout, "data": data,
             "train_events": int(len(train_idx)), "valid_events": int(len(valid_idx)) if valid_idx is not None else 0,
             "left_out_without_label": {"train": left_out_train, "valid": left_out_valid},
-            "seed": seed, "batch_size": batch_size, "epochs": epochs, "precision": precision,
-            "lr_schedule": lr_schedule, "class_weights": class_weights if class_weights != "none" else None,
-            "early_stopping": early_stopping, "distribute": distribute, "engine": engine,
             "backend": backend, "versions": _versions(backend),
-            "parameters": sum(i.params for i in walk_spec(spec, input_shapes, n_classes)),
+            "parameters": sum(i.params for i in layers),
         }
         state = None
-        if resume:
+        if config.resume:
             old = read_run_json(run_dir)
             try:
                 old_spec = json.loads((run_dir / "spec.json").read_text())
@@ -196,7 +173,7 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
                 raise RunDirError(f"{run_dir}: cannot resume with different settings: {'; '.join(problems)}")
             state = read_state(run_dir)
             done = state["epochs_completed"] if state else 0
-            if state and done >= epochs and state["step"] == 0:
+            if state and done >= config.epochs and state["step"] == 0:
                 raise RunDirError(f"{run_dir}: the run already completed {done} epoch(s); "
                                   f"ask for more with --epochs {done + 1} or more")
             meta["timings"] = old.get("timings", [])
@@ -206,20 +183,14 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
         meta["status"] = "running"
         meta["epochs_completed"] = state["epochs_completed"] if state else 0
         write_json_atomic(run_dir / "run.json", meta)
-        keras.utils.set_random_seed(seed)
+        run = _Run(spec=spec, meta=meta, state=state, run_dir=run_dir, train_ds=train_ds, valid_ds=valid_ds,
+                   train_idx=train_idx, valid_idx=valid_idx, labels=labels, n_classes=n_classes,
+                   input_shapes=input_shapes, batch_size=batch_size, started=started, t_start=t_start)
         try:
-            with stop_on_signals() as stop_requested:
-                return _train(spec=spec, meta=meta, state=state, run_dir=run_dir, train_ds=train_ds,
-                              valid_ds=valid_ds,
-                              train_idx=train_idx, valid_idx=valid_idx, labels=labels, n_classes=n_classes,
-                              input_shapes=input_shapes, batch_size=batch_size, epochs=epochs, seed=seed,
-                              precision=precision, early_stopping=early_stopping, lr_schedule=lr_schedule,
-                              class_weights=class_weights, distribute=distribute, quiet=quiet,
-                              backup_every=backup_every, backup_seconds=backup_seconds, engine=engine, port=port,
-                              extra_callbacks=callbacks, build=build, make_optimizer=make_optimizer,
-                              started=started, t_start=t_start, stop_requested=stop_requested)
+            with stop_on_signals() as stop_requested, fresh_keras_session():
+                return _train(run, config, extra_callbacks=callbacks, stop_requested=stop_requested)
         except (UsageError, TrainingError):  # found only once the devices are known: nothing was trained
-            if not resume:
+            if not config.resume:
                 discard_unstarted_run(run_dir, created=created)
             raise
     finally:
@@ -228,7 +199,86 @@ def fit(spec: dict | str | Path, train_data: str | Path, *, valid: str | Path | 
             valid_ds.close()
 
 
+def _events(config: TrainConfig, train_ds: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """The training events and the validation events of the training file (or None), as
+    ``config`` picks them; the flag says whether validation comes from the training file."""
+    from nuclassify.data import split_indices
+
+    n = train_ds.n_events
+    if config.train_indices is not None:
+        base = checked_indices(config.train_indices, n, "train_indices", train_ds.path)
+    elif config.max_events is not None:
+        base = np.arange(min(n, config.max_events), dtype=np.int64)
+    else:
+        base = np.arange(n, dtype=np.int64)
+    if config.valid_indices is not None:
+        return base, checked_indices(config.valid_indices, n, "valid_indices", train_ds.path), True
+    if config.holds_out:
+        train_pos, valid_pos = split_indices(len(base), config.valid_fraction, config.seed)
+        return base[train_pos], base[valid_pos], True
+    return base, None, False
+
+
+def _data_entry(role: str, path: Path, ds: Any, digests: dict | None) -> dict:
+    """run.json's record of one data file: its digest (given, or computed here) and its provenance.
+
+    A given digest is checked against the file's path and size, so a stale or mixed-up one is
+    refused rather than recorded (a resume trusts it to identify the data).
+    """
+    given = (digests or {}).get(role)
+    if given is None:
+        entry = file_digest(path)
+    else:
+        entry = dict(given)
+        if "path" in entry and Path(entry["path"]).resolve() != Path(path).resolve():
+            raise UsageError(f"digests[{role!r}] is for {entry['path']}, not for the {role} file {path}")
+        size = Path(path).stat().st_size
+        if "size" in entry and int(entry["size"]) != size:
+            raise UsageError(f"digests[{role!r}] is stale: it records {entry['size']} bytes, {path} has {size}")
+    entry["provenance"] = _plain(dict(getattr(ds, "provenance", None) or {}))
+    return entry
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays made JSON-ready (provenance comes from HDF5 attributes)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+@contextlib.contextmanager
+def fresh_keras_session() -> Iterator[None]:
+    """Run a fit in a fresh Keras session and leave none behind.
+
+    Why: Keras keeps global state (layer-name counters, the dtype policy, the distribution, the
+    random seed generator, TF's kernel cache). A search fits many models in one process; each
+    must start as in a new process and leave the next one the caller's settings, whatever it
+    set (mixed precision, DataParallel) and however it ended (an exception included). Only
+    paths and numbers leave ``fit``, so clearing at the end invalidates nothing returned.
+    """
+    import keras
+
+    policy = keras.config.dtype_policy()
+    distribution = keras.distribution.distribution()
+    keras.backend.clear_session()
+    try:
+        yield
+    finally:
+        keras.backend.clear_session()
+        keras.config.set_dtype_policy(policy)
+        keras.distribution.set_distribution(distribution)
+
+
 def _precision_policy(precision: str, backend: str) -> str:
+    """The Keras dtype policy for ``precision``: float16 only where it pays (TF on a GPU), else bfloat16."""
     if precision == "fp32":
         return "float32"
     if backend == "tensorflow":
@@ -238,83 +288,92 @@ def _precision_policy(precision: str, backend: str) -> str:
     return "mixed_bfloat16"
 
 
-def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_ds: Any, valid_ds: Any,
-           train_idx: np.ndarray, valid_idx: np.ndarray | None, labels: np.ndarray, n_classes: int,
-           input_shapes: dict, batch_size: int, epochs: int, seed: int, precision: str,
-           early_stopping: int | None, lr_schedule: str, class_weights: str | None, distribute: bool, quiet: bool,
-           backup_every: int | None, backup_seconds: float | None, engine: str, port: int,
-           extra_callbacks: list | None, build: Any, make_optimizer: Any, started: str, t_start: float,
+@dataclass
+class _Run:
+    """What ``fit`` prepared for the engines: the spec, run.json so far, the data and its events."""
+
+    spec: dict
+    meta: dict
+    state: dict | None
+    run_dir: Path
+    train_ds: Any
+    valid_ds: Any
+    train_idx: np.ndarray
+    valid_idx: np.ndarray | None
+    labels: np.ndarray
+    n_classes: int
+    input_shapes: dict
+    batch_size: int
+    started: str
+    t_start: float
+
+
+def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
            stop_requested: Any = None) -> FitResult:
+    """Build (or reload) the model and run the engine; runs inside a fresh Keras session."""
     import keras
 
+    from nuclassify.models import build, make_optimizer
+
+    meta, run_dir, valid_idx = run.meta, run.run_dir, run.valid_idx
     backend = meta["backend"]
-    weights = balanced_weights(labels, n_classes) if class_weights == "balanced" else None
-    monitor = "val_loss" if valid_ds is not None and len(valid_idx) else "loss"
+    keras.utils.set_random_seed(config.seed)
+    keras.config.set_dtype_policy(_precision_policy(config.precision, backend))
+    weights = balanced_weights(run.labels, run.n_classes) if config.weighting == "balanced" else None
+    monitor = "val_loss" if run.valid_ds is not None and len(valid_idx) else "loss"
+    state = run.state
     first_epoch = state["epoch"] if state else 0
     start_step = state["step"] if state else 0
     if state is None:
         state = {"epoch": 0, "step": 0, "epochs_completed": 0, "history": [], "best": None}
     state.pop("interrupted", None)
     state["epoch_running"] = first_epoch
-    previous_policy = keras.config.dtype_policy().name
-    keras.config.set_dtype_policy(_precision_policy(precision, backend))
-    session = {"started": started, "resumed_from": {"epoch": first_epoch, "step": start_step} if first_epoch or
-               start_step else None}
+    session = {"started": run.started, "resumed_from": {"epoch": first_epoch, "step": start_step}
+               if first_epoch or start_step else None}
     meta["timings"].append(session)
 
     def on_epoch(st: dict) -> None:
         meta["epochs_completed"] = st["epochs_completed"]
         meta["best"] = st.get("best")
-        session["seconds"] = round(time.perf_counter() - t_start, 2)
+        session["seconds"] = round(time.perf_counter() - run.t_start, 2)
         write_json_atomic(run_dir / "run.json", meta)
 
-    try:
-        # The whole of training runs inside the scope: JAX's DataParallel shards batches only while it
-        # is the current distribution, not just while the model is built.
-        with distribution_scope(distribute, port=port) as dist:
-            meta["distribution"] = {k: v for k, v in dist.items() if k != "tf_config"}
-            train_stream, valid_stream = _streams(train_ds, train_idx, valid_ds, valid_idx, batch_size, meta, seed,
-                                                  dist)
-            steps = train_stream.n_steps
-            if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
-                model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True)
-            else:
-                model = build(spec, input_shapes, n_classes)
-                training = spec.get("training", {})
-                lr = float(training.get("learning_rate", 1e-3))
-                if lr_schedule == "cosine":
-                    lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps))
-                model.compile(optimizer=make_optimizer(training, lr), loss="sparse_categorical_crossentropy",
-                              metrics=["accuracy"])
-            if engine == "jax-loop":
-                from nuclassify.training._jaxloop import run_jax_loop
+    # The whole of training runs inside the scope: JAX's DataParallel shards batches only while it
+    # is the current distribution, not just while the model is built.
+    with distribution_scope(config.distribute, port=config.port) as dist:
+        meta["distribution"] = {k: v for k, v in dist.items() if k != "tf_config"}
+        train_stream, valid_stream = _streams(run, config.seed, dist)
+        steps = train_stream.n_steps
+        if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
+            model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True)
+        else:
+            model = build(run.spec, run.input_shapes, run.n_classes)
+            training = run.spec.get("training", {})
+            lr = float(training.get("learning_rate", 1e-3))
+            if config.lr_schedule == "cosine":
+                lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, config.epochs * steps))
+            model.compile(optimizer=make_optimizer(training, lr), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+        common = {"train_stream": train_stream, "valid_stream": valid_stream, "state": state, "run_dir": run_dir,
+                  "first_epoch": first_epoch, "start_step": start_step, "weights": weights, "monitor": monitor,
+                  "on_epoch": on_epoch, "stop_requested": stop_requested}
+        if config.engine == "jax-loop":
+            from nuclassify.training._jaxloop import run_jax_loop
 
-                stopped_early, nan = run_jax_loop(
-                    model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
-                    first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
-                    backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
-                    on_epoch=on_epoch, precision=precision, backup_seconds=backup_seconds,
-                    stop_requested=stop_requested)
-            else:
-                stopped_early, nan = run_keras_fit(
-                    model=model, train_stream=train_stream, valid_stream=valid_stream, state=state, run_dir=run_dir,
-                    first_epoch=first_epoch, start_step=start_step, epochs=epochs, weights=weights,
-                    backup_every=backup_every, monitor=monitor, early_stopping=early_stopping, quiet=quiet,
-                    on_epoch=on_epoch, lr_schedule=lr_schedule, backend=backend, extra_callbacks=extra_callbacks,
-                    events=min(len(train_idx), steps * batch_size), backup_seconds=backup_seconds,
-                    stop_requested=stop_requested)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
-    if not tensorboard_ok(backend) or engine != "fit":
+            stopped_early, nan = run_jax_loop(model, config, **common)
+        else:
+            stopped_early, nan = run_keras_fit(model, config, **common, extra_callbacks=extra_callbacks,
+                                               events=min(len(run.train_idx), steps * run.batch_size))
+    if not tensorboard_ok(backend) or config.engine != "fit":
         meta["tensorboard"] = ("skipped: TensorBoard logs need the TensorFlow backend, engine fit and the "
-                               f"tensorboard package (this run: {backend}, {engine}, tensorboard "
+                               f"tensorboard package (this run: {backend}, {config.engine}, tensorboard "
                                f"{'installed' if tensorboard_ok('tensorflow') else 'not installed'})")
     else:
         meta["tensorboard"] = str(run_dir / "logs")
     session["finished"] = _now()
-    session["seconds"] = round(time.perf_counter() - t_start, 2)
+    session["seconds"] = round(time.perf_counter() - run.t_start, 2)
     stop = state.pop("interrupted", None)
-    if stop is not None and nan is None and stop["epoch"] < epochs:
+    if stop is not None and nan is None and stop["epoch"] < config.epochs:
         meta.update(status="interrupted", epochs_completed=state["epochs_completed"], interrupted_at=stop)
         write_json_atomic(run_dir / "run.json", meta)
         raise TrainingInterrupted(f"interrupted: stopped at epoch {stop['epoch'] + 1}, step {stop['step']} with the "
@@ -328,8 +387,6 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
                 if state["epochs_completed"] else "no epoch had completed, so no checkpoint exists")
         raise TrainingDivergedError(f"loss became NaN at epoch {nan['epoch'] + 1}, step {nan['step']}: training "
                                     f"stopped; {kept}; try a lower learning rate or --precision fp32")
-    from nuclassify.training._rundir import save_model_atomic
-
     save_model_atomic(model, run_dir / "model.keras")
     history = state["history"]
     rates = [r["events_per_s"] for r in history if "events_per_s" in r]
@@ -338,14 +395,13 @@ def _train(*, spec: dict, meta: dict, state: dict | None, run_dir: Path, train_d
                 events_per_s=round(float(np.mean(rates)), 1) if rates else None)
     write_json_atomic(run_dir / "run.json", meta)
     return FitResult(run_dir=run_dir, model_path=run_dir / "model.keras", epochs_completed=state["epochs_completed"],
-                     history=history, best=state.get("best"), train_events=len(train_idx),
+                     history=history, best=state.get("best"), train_events=len(run.train_idx),
                      valid_events=0 if valid_idx is None else len(valid_idx),
-                     events_per_s=meta["events_per_s"] or math.nan, elapsed_s=session["seconds"],
-                     stopped_early=stopped_early, meta=meta)
+                     events_per_s=math.nan if meta["events_per_s"] is None else meta["events_per_s"],
+                     elapsed_s=session["seconds"], stopped_early=stopped_early, meta=meta)
 
 
-def _streams(train_ds: Any, train_idx: np.ndarray, valid_ds: Any, valid_idx: np.ndarray | None, batch_size: int,
-             meta: dict, seed: int, dist: dict) -> tuple[StreamSpec, StreamSpec | None]:
+def _streams(run: _Run, seed: int, dist: dict) -> tuple[StreamSpec, StreamSpec | None]:
     """The training and validation streams this process feeds.
 
     Data-parallel steps split each batch over the replicas, so the batch size must be a multiple
@@ -354,6 +410,8 @@ def _streams(train_ds: Any, train_idx: np.ndarray, valid_ds: Any, valid_idx: np.
     job every process streams its own equal share of the events in batches of
     ``batch_size / processes``; together they make each global batch.
     """
+    train_ds, train_idx, valid_ds, valid_idx = run.train_ds, run.train_idx, run.valid_ds, run.valid_idx
+    batch_size, meta = run.batch_size, run.meta
     replicas = int(dist.get("replicas", 1))
     processes, rank = int(dist.get("processes", 1)), int(dist.get("rank", 0))
     many = replicas > 1

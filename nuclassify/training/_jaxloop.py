@@ -1,8 +1,10 @@
 """Engine "jax-loop": a jitted JAX training step instead of ``model.fit`` (KERAS_BACKEND=jax).
 
 Why: on a GPU, ``model.fit`` fed from host numpy reaches about half of what the same Keras model
-trains at when the step is one jitted function and the data is already on the device (FACTS §5:
-16.6k vs 27.5k events/s on an H200). So this engine
+trains at when the step is one jitted function and the data is already on the device. This
+project measured it on one NVIDIA H200 with ``benchmarks/gpu/gpu_train_bench.py`` (epsilon, 2018
+inputs, batch 1024) against the hand-written reference it runs (``anchor_bench.py``, data on the
+device): 16.6k vs 27.5k events/s. So this engine
 
 - ships each batch to the device as *hit lists* (detector images are ~2% occupied: ~50x fewer
   bytes than dense float32) and densifies them inside the jitted step (a scatter);
@@ -14,22 +16,26 @@ trains at when the step is one jitted function and the data is already on the de
 - syncs with the host only at checkpoints and epoch ends (loss/accuracy are summed on device),
   where it also checks for NaN before anything is saved.
 
-Checkpoints, resume state, history and best/last models are the same as with engine "fit".
+Checkpoints, resume state, history and best/last models are the same as with engine "fit"
+(both go through ``_keeper.end_epoch`` / ``save_resume``), and so are the progress lines off a
+terminal (``_progress``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nuclassify._readahead import ReadAhead
+from nuclassify.training._config import TrainConfig
 from nuclassify.training._feed import StreamSpec
-from nuclassify.training._keeper import history_csv
-from nuclassify.training._rundir import save_model_atomic, write_json_atomic, write_text_atomic
+from nuclassify.training._keeper import end_epoch, save_resume
+from nuclassify.training._progress import LineProgress, resolve_progress
 
 __all__ = ["run_jax_loop"]
 
@@ -69,6 +75,12 @@ def _prefetch(stream: StreamSpec, epoch: int, start: int, weights: np.ndarray | 
     return ReadAhead(items, 0, depth)
 
 
+def _running(sums: Any, seen: int) -> dict[str, float]:
+    """Mean loss and accuracy so far in the epoch, from the on-device sums (a host sync)."""
+    ce, correct = (float(v) for v in np.asarray(sums))
+    return {"loss": ce / max(seen, 1), "accuracy": correct / max(seen, 1)}
+
+
 def _densify(packed: dict, shapes: dict, batch_size: int, dtype: Any) -> list:
     import jax.numpy as jnp
 
@@ -80,21 +92,27 @@ def _densify(packed: dict, shapes: dict, batch_size: int, dtype: Any) -> list:
     return out
 
 
-def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec | None, state: dict,
-                 run_dir: Path, first_epoch: int, start_step: int, epochs: int, weights: dict | None,
-                 backup_every: int | None, monitor: str, early_stopping: int | None, quiet: bool, on_epoch: Any,
-                 precision: str, backup_seconds: float | None = None,
-                 stop_requested: Any = None) -> tuple[bool, dict | None]:
-    """Train ``model`` (compiled, JAX backend) with a jitted step; returns (stopped_early, nan or None)."""
+def run_jax_loop(model: Any, config: TrainConfig, *, train_stream: StreamSpec, valid_stream: StreamSpec | None,
+                 state: dict, run_dir: Path, first_epoch: int, start_step: int, weights: dict | None, monitor: str,
+                 on_epoch: Callable[[dict], None], stop_requested: Any = None) -> tuple[bool, dict | None]:
+    """Train ``model`` (compiled, JAX backend) with a jitted step; returns (stopped_early, nan or None).
+
+    Options (epochs, precision, early stopping, checkpoints, progress) come from ``config``; the
+    arguments are this run's state.
+    """
     import jax
     import jax.numpy as jnp
     import keras
+
+    epochs, early_stopping = config.epochs, config.early_stopping
+    backup_every, backup_seconds = config.backup_steps, config.backup_interval_s
+    mode = resolve_progress(config.progress, config.quiet)
 
     opt = model.optimizer
     if not opt.built:
         opt.build(model.trainable_variables)
     shapes = {v: tuple(int(d) for d in inp.shape[1:]) for v, inp in zip(train_stream.views, model.inputs, strict=True)}
-    in_dtype = jnp.bfloat16 if precision == "mixed" else jnp.float32
+    in_dtype = jnp.bfloat16 if config.precision == "mixed" else jnp.float32
     batch = train_stream.batch_size
     wvec = None
     if weights:
@@ -146,15 +164,19 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
 
     st = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
           [v.value for v in opt.variables], jnp.zeros(2, jnp.float32))
-    resume_dir = run_dir / "resume"
-    resume_dir.mkdir(exist_ok=True)
+    (run_dir / "resume").mkdir(exist_ok=True)
     steps = train_stream.n_steps
+    lines = None
+    if mode == "lines":
+        lines = LineProgress(epochs, steps, min(len(train_stream.indices), steps * batch))
     best_seen, waited = None, 0
     epoch = first_epoch
     while epoch < epochs:
         t0 = time.perf_counter()
         st = (*st[:3], jnp.zeros(2, jnp.float32))
-        bar = None if quiet else keras.utils.Progbar(steps - start_step, unit_name="step")
+        bar = keras.utils.Progbar(steps - start_step, unit_name="step") if mode == "bar" else None
+        if lines is not None:
+            lines.begin_epoch(epoch, start_step)
         feed = _prefetch(train_stream, epoch, start_step, wvec)
         done, seen, since = start_step, 0, 0
         saved_at = time.perf_counter()
@@ -164,6 +186,8 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
                 done, seen, since = done + 1, seen + n, since + 1
                 if bar is not None:
                     bar.update(done - start_step)
+                if lines is not None:  # the running means cost a device sync: only when a line is due
+                    lines.step(done, lambda st=st, seen=seen: _running(st[3], seen))
                 stop = stop_requested is not None and stop_requested.is_set() and done < steps
                 due = stop or bool(backup_every and since >= backup_every) or bool(
                     backup_seconds and time.perf_counter() - saved_at >= backup_seconds)
@@ -172,9 +196,7 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
                     if not math.isfinite(float(st[3][0])):
                         return False, {"epoch": epoch, "step": done}
                     to_model(st)
-                    save_model_atomic(model, resume_dir / "state.keras")
-                    state["epoch"], state["step"] = epoch, done
-                    write_json_atomic(resume_dir / "state.json", state)
+                    save_resume(model, run_dir, state, epoch, done)
                     if stop:
                         state["interrupted"] = {"epoch": epoch, "step": done}
                         return False, None
@@ -201,19 +223,11 @@ def run_jax_loop(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSp
         if bar is not None:
             bar.update(done - start_step, values=[(k, v) for k, v in row.items() if "acc" in k or "loss" in k],
                        finalize=True)
+        if lines is not None:
+            lines.end_epoch(row, row["events_per_s"])
         to_model(st)
         value = row.get(monitor, row["loss"])
-        if state.get("best") is None or value < state["best"]["value"]:
-            save_model_atomic(model, run_dir / "best.keras")
-            state["best"] = {"epoch": epoch, "metric": monitor, "value": float(value)}
-        save_model_atomic(model, run_dir / "last.keras")
-        state["history"] = [r for r in state.get("history", []) if r["epoch"] < epoch] + [row]
-        state["epochs_completed"] = epoch + 1
-        save_model_atomic(model, resume_dir / "state.keras")
-        state["epoch"], state["step"] = epoch + 1, 0
-        write_json_atomic(resume_dir / "state.json", state)
-        write_text_atomic(run_dir / "history.csv", history_csv(state["history"]))
-        on_epoch(state)
+        end_epoch(model, run_dir, state, row, monitor, on_epoch)
         if stop_requested is not None and stop_requested.is_set():
             state["interrupted"] = {"epoch": epoch + 1, "step": 0}
             return False, None

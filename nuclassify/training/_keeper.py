@@ -1,9 +1,17 @@
-"""The callback that keeps RUN_DIR current: checkpoints, resume state, history, NaN guard, timings.
+"""Keeping RUN_DIR current: checkpoints, resume state, history, NaN guard, timings.
 
-Order at the end of each epoch matters for crash safety: best.keras, last.keras and the resume
-checkpoint are written (each by rename) *before* the state and history that point at them, so a
-kill at any instant leaves a state that agrees with the checkpoint it names. A NaN loss stops
-training before anything is saved, so every file on disk holds finite weights.
+Both engines end an epoch through :func:`end_epoch` and save mid-epoch through
+:func:`save_resume`, so the crash-safe order is coded (and documented) here only:
+
+1. ``best.keras`` (when the monitored value improved) and ``last.keras``, each by rename;
+2. the resume checkpoint ``resume/state.keras``, by rename;
+3. ``resume/state.json``, which names that checkpoint's epoch and step;
+4. ``history.csv`` and (through ``on_epoch``) ``run.json``, rewritten from that state.
+
+Every model file is in place *before* the state and history that point at it, so a kill at any
+instant leaves a state that agrees with the checkpoint it names (at worst the newest epoch's files
+exist and the older state still names the previous checkpoint, which resume then repeats). A NaN
+loss stops training before anything is saved, so every file on disk holds finite weights.
 """
 
 from __future__ import annotations
@@ -12,13 +20,17 @@ import csv
 import io
 import json
 import math
+import numbers
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nuclassify.errors import RunDirError
+from nuclassify.training._config import TrainConfig
 from nuclassify.training._rundir import save_model_atomic, write_json_atomic, write_text_atomic
 
-__all__ = ["make_keeper", "read_state", "history_csv"]
+__all__ = ["make_keeper", "read_state", "history_csv", "end_epoch", "save_resume"]
 
 
 def read_state(run_dir: Path) -> dict | None:
@@ -26,7 +38,10 @@ def read_state(run_dir: Path) -> dict | None:
     path = run_dir / "resume" / "state.json"
     if not path.is_file() or not (run_dir / "resume" / "state.keras").is_file():
         return None
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path}: unreadable resume state ({exc}); start again with --overwrite") from exc
 
 
 def history_csv(rows: list[dict]) -> str:
@@ -41,19 +56,54 @@ def history_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step: int, events_per_epoch: int,
-                backup_every: int | None, monitor: str, on_epoch: Any = None,
-                backup_seconds: float | None = None, stop_requested: Any = None) -> Any:
-    """Build the keeper callback.
+def save_resume(model: Any, run_dir: Path, state: dict, epoch: int, step: int) -> None:
+    """Write the resume checkpoint at (``epoch``, ``step``): the model first, then the state naming it."""
+    resume_dir = run_dir / "resume"
+    resume_dir.mkdir(exist_ok=True)
+    save_model_atomic(model, resume_dir / "state.keras")
+    state["epoch"], state["step"] = epoch, step
+    write_json_atomic(resume_dir / "state.json", state)
+
+
+def end_epoch(model: Any, run_dir: Path, state: dict, row: dict, monitor: str,
+              on_epoch: Callable[[dict], None] | None = None) -> None:
+    """Save a completed epoch in the crash-safe order of this module's docstring.
+
+    Args:
+        model: the model after the epoch (with its optimizer state).
+        run_dir: the run directory.
+        state: the resume state, updated in place (``best``, ``history``, ``epochs_completed``, ...).
+        row: the epoch's history row; ``row["epoch"]`` counts from 0.
+        monitor: the metric that picks best.keras ("val_loss" or "loss"; lower is better).
+        on_epoch: called with the state once everything is saved (to rewrite run.json).
+    """
+    epoch = int(row["epoch"])
+    value = row.get(monitor, row.get("loss"))
+    if value is not None and (state.get("best") is None or value < state["best"]["value"]):
+        save_model_atomic(model, run_dir / "best.keras")
+        state["best"] = {"epoch": epoch, "metric": monitor, "value": float(value)}
+    save_model_atomic(model, run_dir / "last.keras")
+    state["history"] = [r for r in state.get("history", []) if r["epoch"] < epoch] + [row]
+    state["epochs_completed"] = epoch + 1
+    state["epoch_running"] = epoch + 1
+    save_resume(model, run_dir, state, epoch + 1, 0)
+    write_text_atomic(run_dir / "history.csv", history_csv(state["history"]))
+    if on_epoch is not None:
+        on_epoch(state)
+
+
+def make_keeper(run_dir: Path, config: TrainConfig, *, state: dict, steps_per_epoch: int, start_step: int,
+                events_per_epoch: int, monitor: str, on_epoch: Callable[[dict], None] | None = None,
+                stop_requested: Any = None) -> Any:
+    """Build the keeper callback of the ``fit`` engine.
 
     Args:
         run_dir: the run directory.
+        config: the run's options (``backup_every``, ``backup_seconds``).
         state: the resume state, updated in place (``epoch``, ``step``, ``history``, ``best``, ...).
         steps_per_epoch: full epoch length in steps.
         start_step: steps of the first epoch already done before this fit call (resume mid-epoch).
         events_per_epoch: training events per epoch (for events/s).
-        backup_every: save the resume checkpoint every this many steps (None: not by steps).
-        backup_seconds: ... and at the first step after this many seconds since the last save.
         monitor: the metric that picks best.keras ("val_loss" or "loss"; lower is better).
         on_epoch: called with the state after each saved epoch (to rewrite run.json).
         stop_requested: a ``threading.Event``; once set, the resume checkpoint is written at the
@@ -61,8 +111,8 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
     """
     import keras
 
-    resume_dir = run_dir / "resume"
-    resume_dir.mkdir(exist_ok=True)
+    backup_every, backup_seconds = config.backup_steps, config.backup_interval_s
+    (run_dir / "resume").mkdir(exist_ok=True)
 
     class _Keeper(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -78,10 +128,8 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
             self._t0 = time.perf_counter()
 
         def _save_resume(self, epoch: int, step: int) -> None:
-            save_model_atomic(self.model, resume_dir / "state.keras")
+            save_resume(self.model, run_dir, state, epoch, step)
             self._saved_at = time.perf_counter()
-            state["epoch"], state["step"] = epoch, step
-            write_json_atomic(resume_dir / "state.json", state)
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             loss = (logs or {}).get("loss")
@@ -106,7 +154,8 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
             if self.interrupted is not None:  # a part epoch: its checkpoint is already saved
                 return
             logs = dict(logs or {})
-            if self.nan is not None or any(isinstance(v, float) and not math.isfinite(v) for v in logs.values()):
+            bad = any(isinstance(v, numbers.Real) and not math.isfinite(float(v)) for v in logs.values())
+            if self.nan is not None or bad:
                 self.nan = self.nan or {"epoch": epoch, "step": steps_per_epoch}
                 self.model.stop_training = True
                 return
@@ -119,18 +168,8 @@ def make_keeper(run_dir: Path, *, state: dict, steps_per_epoch: int, start_step:
                 row["resumed_at_step"] = self._offset
             self._offset = 0
             self._since = 0
-            value = logs.get(monitor, logs.get("loss"))
-            if value is not None and (state.get("best") is None or value < state["best"]["value"]):
-                save_model_atomic(self.model, run_dir / "best.keras")
-                state["best"] = {"epoch": epoch, "metric": monitor, "value": float(value)}
-            save_model_atomic(self.model, run_dir / "last.keras")
-            state["history"] = [r for r in state.get("history", []) if r["epoch"] < epoch] + [row]
-            state["epochs_completed"] = epoch + 1
-            state["epoch_running"] = epoch + 1
-            self._save_resume(epoch + 1, 0)
-            write_text_atomic(run_dir / "history.csv", history_csv(state["history"]))
-            if on_epoch is not None:
-                on_epoch(state)
+            end_epoch(self.model, run_dir, state, row, monitor, on_epoch)
+            self._saved_at = time.perf_counter()
             if stop_requested is not None and stop_requested.is_set():
                 self.interrupted = state["interrupted"] = {"epoch": epoch + 1, "step": 0}
                 self.model.stop_training = True

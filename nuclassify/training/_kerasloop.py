@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from nuclassify.errors import TrainingError
+from nuclassify.training._config import TrainConfig
 from nuclassify.training._feed import StreamSpec, make_feed
 from nuclassify.training._keeper import make_keeper
+from nuclassify.training._progress import LineProgress, make_line_callback, resolve_progress
 
 __all__ = ["run_keras_fit", "tensorboard_ok"]
 
@@ -19,29 +22,38 @@ def tensorboard_ok(backend: str) -> bool:
     return backend == "tensorflow" and importlib.util.find_spec("tensorboard") is not None
 
 
-def run_keras_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamSpec | None, state: dict, run_dir: Path,
-             first_epoch: int, start_step: int, epochs: int, weights: dict | None, backup_every: int | None,
-             monitor: str, early_stopping: int | None, quiet: bool, on_epoch: Any, lr_schedule: str, backend: str,
-             extra_callbacks: list | None, events: int, backup_seconds: float | None,
-             stop_requested: Any = None) -> tuple[bool, dict | None]:
-    """Run ``model.fit`` once for a resumed partial epoch (if any), then for the remaining epochs."""
+def run_keras_fit(model: Any, config: TrainConfig, *, train_stream: StreamSpec, valid_stream: StreamSpec | None,
+                  state: dict, run_dir: Path, first_epoch: int, start_step: int, weights: dict | None, monitor: str,
+                  on_epoch: Callable[[dict], None], extra_callbacks: list | None, events: int,
+                  stop_requested: Any = None) -> tuple[bool, dict | None]:
+    """Run ``model.fit`` once for a resumed partial epoch (if any), then for the remaining epochs.
+
+    Options (epochs, early stopping, schedule, checkpoints, progress) come from ``config``; the
+    arguments are this run's state. Returns (stopped_early, the NaN's epoch and step or None).
+    """
     import keras
 
+    backend = keras.backend.backend()
+    epochs = config.epochs
+    mode = resolve_progress(config.progress, config.quiet)
+    lines = LineProgress(epochs, train_stream.n_steps, events) if mode == "lines" else None
     stopped_early = False
     nan = None
     epoch = first_epoch
     while epoch < epochs:
         partial = start_step > 0
         last = epoch + 1 if partial else epochs
-        keeper = make_keeper(run_dir, state=state, steps_per_epoch=train_stream.n_steps, start_step=start_step,
-                             events_per_epoch=events, backup_every=backup_every, monitor=monitor, on_epoch=on_epoch,
-                             backup_seconds=backup_seconds, stop_requested=stop_requested)
+        keeper = make_keeper(run_dir, config, state=state, steps_per_epoch=train_stream.n_steps,
+                             start_step=start_step, events_per_epoch=events, monitor=monitor, on_epoch=on_epoch,
+                             stop_requested=stop_requested)
         cbs: list = [keeper, keras.callbacks.TerminateOnNaN()]
+        if lines is not None:
+            cbs.append(make_line_callback(lines, start_step))
         stopper = None
-        if early_stopping and not partial:
-            stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping)
+        if config.early_stopping is not None and not partial:
+            stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=config.early_stopping)
             cbs.append(stopper)
-        if lr_schedule == "plateau":
+        if config.lr_schedule == "plateau":
             cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=2, verbose=0))
         if tensorboard_ok(backend):
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
@@ -50,7 +62,8 @@ def run_keras_fit(*, model: Any, train_stream: StreamSpec, valid_stream: StreamS
         vfeed = make_feed(valid_stream, epoch=0, endless=False) if valid_stream is not None else None
         try:
             model.fit(feed, validation_data=vfeed, epochs=last, initial_epoch=epoch, callbacks=cbs,
-                      steps_per_epoch=train_stream.n_steps - start_step, verbose=0 if quiet else 1, shuffle=False)
+                      steps_per_epoch=train_stream.n_steps - start_step, verbose=1 if mode == "bar" else 0,
+                      shuffle=False)
         except ValueError as exc:
             strategy = type(getattr(model, "distribute_strategy", None)).__name__
             if strategy.startswith("CollectiveAllReduceStrategy") or strategy.startswith("MultiWorker"):

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,8 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
         which: ``"model"`` (final), ``"best"`` or ``"last"`` when ``path`` is a directory.
 
     Raises:
-        RunDirError: missing directory, no run.json, or no model (e.g. an interrupted run).
+        RunDirError: missing directory, no run.json, no model (e.g. an interrupted run), or a
+            damaged model file.
     """
     path = Path(path)
     if not path.exists():
@@ -191,8 +193,27 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
     except (OSError, json.JSONDecodeError) as exc:
         raise RunDirError(f"{run_dir}: spec.json missing or unreadable ({exc})") from exc
 
+    return LoadedRun(model=_load_model_file(model_path), spec=spec, meta=meta, path=run_dir)
+
+
+# What Keras' loader raises for a file that is damaged rather than for a bug of ours: a broken zip,
+# an unreadable or corrupt weights file (h5py: OSError), a config that is not valid JSON or names
+# what does not exist (ValueError, JSONDecodeError), a member missing from the archive (KeyError).
+_BAD_MODEL_FILE = (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError)
+
+
+def _load_model_file(model_path: Path) -> Any:
+    """Load a ``.keras`` file; a damaged file is a one-line RunDirError, anything else propagates.
+
+    Keras reports a file that is no zip archive at all as "File not found", which misleads when
+    the file is right there (a truncated copy, a full disk), so that case is named first.
+    """
+    if not zipfile.is_zipfile(model_path):
+        raise RunDirError(f"{model_path}: cannot load model: not a .keras (zip) archive; the file is damaged "
+                          "or truncated")
     try:
-        model = _load_keras_model(model_path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any failure to read the zip is the user's file problem
-        raise RunDirError(f"{model_path}: cannot load model ({type(exc).__name__}: {exc})") from exc
-    return LoadedRun(model=model, spec=spec, meta=meta, path=run_dir)
+        return _load_keras_model(model_path, compile=False)
+    except _BAD_MODEL_FILE as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise RunDirError(f"{model_path}: cannot load model, the file is damaged ({type(exc).__name__}: "
+                          f"{detail})") from exc
