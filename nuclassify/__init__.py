@@ -9,7 +9,7 @@ left, never from its right:
 ``detector`` is geometry as data; ``events`` holds the event containers (``SparseImages``,
 ``MinervaBlock``, ``NovaBlock``) that ``simulate`` fills and ``data`` writes and reads, so
 neither of those two imports the other's private modules (``simulate`` does not import ``data``
-at all). The small shared modules ``errors``, ``_fileio``, ``_signals`` and ``_readahead`` sit
+at all). The small shared modules ``errors``, ``_fileio``, ``_signals``, ``_readahead`` and ``_progress`` sit
 outside the chain and may be imported by any layer; they import nothing above ``errors``.
 Importing the top-level package is cheap: nothing heavy (Keras, TensorFlow) is imported here.
 """

@@ -9,6 +9,7 @@ those still write byte-identical files (with ``SOURCE_DATE_EPOCH`` set).
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
 from pathlib import Path
@@ -104,7 +105,9 @@ def minerva(ctx: click.Context, n_events: int, output: Path, seed: int, workers:
     start = time.perf_counter()
     command = _command("minerva", n_events, seed, beam=beam, pileup=pileup, backward=backward, gain=gain,
                        noise_rate=noise_rate, layout=layout)
-    with terminate_as_interrupt(), out.progress_bar(n_events, label="simulating MINERvA") as bar:
+    # closing(): on Ctrl-C/SIGTERM the worker pool is stopped at once, not when the generator is collected
+    with terminate_as_interrupt(), contextlib.closing(blocks), \
+            out.progress_bar(n_events, label="simulating MINERvA") as bar:
         path = write_minerva(output, blocks, layout=layout, overwrite=overwrite, on_block=bar.update,
                              provenance={"command": command})
     _report(out, "minerva", path, n_events, seed, time.perf_counter() - start)
@@ -126,7 +129,8 @@ def nova(ctx: click.Context, n_events: int, output: Path, seed: int, workers: in
     blocks = simulate_nova(n_events, seed=seed, gain=gain, workers=workers)
     start = time.perf_counter()
     command = _command("nova", n_events, seed, gain=gain)
-    with terminate_as_interrupt(), out.progress_bar(n_events, label="simulating NOvA") as bar:
+    with terminate_as_interrupt(), contextlib.closing(blocks), \
+            out.progress_bar(n_events, label="simulating NOvA") as bar:
         path = write_nova(output, blocks, overwrite=overwrite, on_block=bar.update, provenance={"command": command})
     _report(out, "nova", path, n_events, seed, time.perf_counter() - start)
 

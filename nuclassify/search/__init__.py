@@ -9,8 +9,12 @@ Modules: ``_space`` and ``_genes`` (the search space file), ``_genome``/``_opera
 (genomes: random, mutated, crossed, fitted and checked), ``_strategy`` with ``_regevo``, ``_ga``
 and ``_random`` (ask/tell), ``_objectives`` (Pareto helpers), ``_journal``/``_replay``/``_export``
 (the record and what is rebuilt or written from it), ``_executors``/``_process``/``_child``
-(where candidates run), ``_config`` (what defines a search) and ``_loop`` (the asynchronous
-steady-state loop with resume).
+and ``_mpi``/``_mpiworker`` (where candidates run), ``_config`` (what defines a search),
+``_loop`` (the asynchronous steady-state loop with resume), ``_history``, ``_report`` and ``_plots`` (what a
+finished or running search's journal says, in words, numbers and figures).
+
+Under ``mpiexec`` every rank runs the same command: rank 0 (``mpi_rank() == 0``) runs
+:func:`run_search` with ``make_executor("mpi")``, every other rank calls :func:`run_mpi_worker`.
 """
 
 from nuclassify.search._candidate import Candidate, Job, Outcome, Proposal
@@ -21,9 +25,13 @@ from nuclassify.search._export import BEST_NAME, RESULTS_NAME, named_spec
 from nuclassify.search._factory import Checked, GenomeFactory
 from nuclassify.search._journal import JOURNAL_NAME, Journal, read_journal
 from nuclassify.search._loop import run_search
+from nuclassify.search._mpi import MPIExecutor, mpi_rank
+from nuclassify.search._mpiworker import run_mpi_worker
 from nuclassify.search._objectives import Objectives, pareto_front, pareto_ranks
 from nuclassify.search._operators import crossover, mutate
+from nuclassify.search._plots import write_search_plots
 from nuclassify.search._replay import replay
+from nuclassify.search._report import format_report, search_report
 from nuclassify.search._space import SearchSpace, list_spaces, load_space
 from nuclassify.search._strategy import STRATEGIES, Strategy, make_strategy
 
@@ -34,5 +42,7 @@ __all__ = [
     "Candidate", "Proposal", "Job", "Outcome",
     "Journal", "read_journal", "replay", "JOURNAL_NAME", "RESULTS_NAME", "BEST_NAME", "named_spec",
     "Executor", "SerialExecutor", "make_executor", "detect_gpus", "EXECUTORS", "resolve_trainer",
+    "MPIExecutor", "mpi_rank", "run_mpi_worker",
     "SearchConfig", "SearchResult", "Progress", "SearchStopped", "run_search",
+    "search_report", "format_report", "write_search_plots",
 ]

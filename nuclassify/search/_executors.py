@@ -1,4 +1,5 @@
-"""Where candidates run, behind one interface: ``serial`` here, ``process`` in children (``_process``).
+"""Where candidates run, behind one interface: ``serial`` here, ``process`` in children (``_process``),
+``mpi`` on worker ranks (``_mpi`` for the master, ``_mpiworker`` for the ranks).
 
 The loop talks to an executor through five calls: ``start(trainer)``, ``free()`` (workers
 ready for a job), ``submit(job)`` (returns the worker's name), ``wait(timeout)`` (the outcomes
@@ -20,7 +21,7 @@ from nuclassify.search._genome import clone
 
 __all__ = ["Executor", "SerialExecutor", "make_executor", "detect_gpus", "EXECUTORS"]
 
-EXECUTORS = ("serial", "process")
+EXECUTORS = ("serial", "process", "mpi")
 
 
 class Executor(ABC):
@@ -114,7 +115,11 @@ def detect_gpus() -> list[str]:
 
 
 def make_executor(kind: str, workers: int = 1, timeout: float | None = None, **options: object) -> Executor:
-    """``serial`` or ``process`` (``workers`` children, ``timeout`` seconds per candidate)."""
+    """``serial``, ``process`` (``workers`` children, ``timeout`` seconds per candidate) or ``mpi``.
+
+    ``mpi`` is the master side, on rank 0 of an ``mpiexec`` launch: the worker count is the
+    number of other ranks (``workers`` is ignored), and ``options`` go to :class:`MPIExecutor`.
+    """
     if kind == "serial":
         return SerialExecutor(workers)
     if kind == "process":
@@ -122,5 +127,7 @@ def make_executor(kind: str, workers: int = 1, timeout: float | None = None, **o
 
         return ProcessExecutor(workers, timeout=timeout, **options)  # type: ignore[arg-type]
     if kind == "mpi":
-        raise UsageError("--executor mpi is not available yet; use --executor process")
+        from nuclassify.search._mpi import MPIExecutor
+
+        return MPIExecutor(timeout=timeout, **options)  # type: ignore[arg-type]
     raise UsageError(f"unknown executor {kind!r} (known: {', '.join(EXECUTORS)})")
