@@ -22,8 +22,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("nuclassify.cli.train_cmd", "train", "Train a network on an HDF5 file into a run directory."),
     "evaluate": ("nuclassify.cli.evaluate_cmd", "evaluate", "Score a model (or trackfit) on labelled data."),
     "predict": ("nuclassify.cli.predict_cmd", "predict", "Write per-event predictions as CSV or HDF5."),
+    "evolve": ("nuclassify.cli.evolve_cmd", "evolve", "Evolve network architectures for a data file (MENNDL-style)."),
 }
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {"search": "evolve"}
 
 EPILOG = """\b
 Worked examples (one per command):
@@ -34,6 +35,7 @@ Worked examples (one per command):
   nuclassify train --data train.h5 --valid-fraction 0.1 --arch epsilon --out runs/eps --epochs 3
   nuclassify evaluate --model runs/eps --data test.h5 --per-segment --plots plots/
   nuclassify predict --model runs/eps --data test.h5 > predictions.csv
+  nuclassify evolve --data train.h5 --valid valid.h5 --budget 30 --out runs/evo --epochs 2
 
 Run 'nuclassify COMMAND --help' for each command's options.
 """

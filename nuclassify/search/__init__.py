@@ -11,7 +11,10 @@ and ``_random`` (ask/tell), ``_objectives`` (Pareto helpers), ``_journal``/``_re
 (the record and what is rebuilt or written from it), ``_executors``/``_process``/``_child``
 and ``_mpi``/``_mpiworker`` (where candidates run), ``_config`` (what defines a search),
 ``_loop`` (the asynchronous steady-state loop with resume), ``_history``, ``_report`` and ``_plots`` (what a
-finished or running search's journal says, in words, numbers and figures).
+finished or running search's journal says, in words, numbers and figures), and the command's
+library side: ``_evolve_config`` (``EvolveConfig``), ``_evolve`` (``evolve``: data, space, digests,
+executor, loop, export), ``_fit_trainer`` (the real trainer: ``training.fit`` with a
+``TrainConfig``), ``_stopping`` (median early stopping), ``_runtime`` and ``_evolve_report``.
 
 Under ``mpiexec`` every rank runs the same command: rank 0 (``mpi_rank() == 0``) runs
 :func:`run_search` with ``make_executor("mpi")``, every other rank calls :func:`run_mpi_worker`.
@@ -20,6 +23,8 @@ Under ``mpiexec`` every rank runs the same command: rank 0 (``mpi_rank() == 0``)
 from nuclassify.search._candidate import Candidate, Job, Outcome, Proposal
 from nuclassify.search._child import resolve_trainer
 from nuclassify.search._config import Progress, SearchConfig, SearchResult, SearchStopped
+from nuclassify.search._evolve import EvolveResult, SearchInterrupted, evolve
+from nuclassify.search._evolve_config import EvolveConfig
 from nuclassify.search._executors import EXECUTORS, Executor, SerialExecutor, detect_gpus, make_executor
 from nuclassify.search._export import BEST_NAME, RESULTS_NAME, named_spec
 from nuclassify.search._factory import Checked, GenomeFactory
@@ -45,4 +50,5 @@ __all__ = [
     "MPIExecutor", "mpi_rank", "run_mpi_worker",
     "SearchConfig", "SearchResult", "Progress", "SearchStopped", "run_search",
     "search_report", "format_report", "write_search_plots",
+    "evolve", "EvolveConfig", "EvolveResult", "SearchInterrupted",
 ]
