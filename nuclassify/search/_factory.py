@@ -1,7 +1,8 @@
 """Checked genomes: every genome the master hands out has been repaired and walked here.
 
 The factory joins the space, the data's input shapes and the operators. A genome leaves it
-only if :func:`nuclassify.models.walk_spec` (shape arithmetic, no Keras) accepts it and its
+only if :func:`nuclassify.models.walk_spec` (shape arithmetic, no Keras; here its faster twin
+:func:`~nuclassify.models._spec.spec_params`, which counts without describing) accepts it and its
 parameter count is within the space's ``max_params``; otherwise the operator is retried with
 the next random numbers, so the outcome is still a pure function of the generator's state.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nuclassify.errors import SpecError, UsageError
-from nuclassify.models._spec import walk_spec
+from nuclassify.models._spec import spec_params
 from nuclassify.search._genome import genome_from_spec, random_genome
 from nuclassify.search._operators import crossover, mutate
 from nuclassify.search._repair import repair
@@ -56,7 +57,7 @@ class GenomeFactory:
             SpecError: it does not fit the inputs, or it is over ``max_params``.
         """
         repair(genome, self.input_shapes)  # type: ignore[arg-type]
-        params = sum(info.params for info in walk_spec(genome, self.input_shapes, self.n_classes))  # type: ignore[arg-type]
+        params = spec_params(genome, self.input_shapes, self.n_classes)  # type: ignore[arg-type]
         cap = self.space.max_params
         if cap is not None and params > cap:
             raise SpecError(f"{params:,} parameters, over the space's max_params {cap:,}")

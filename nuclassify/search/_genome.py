@@ -127,10 +127,26 @@ def genome_from_spec(spec: dict) -> dict:
     return genome
 
 
+# space identity -> (the space, kind -> its variable genes): a space is frozen once loaded, and
+# mutation asks this for every layer of a genome (~30) on each of the master's ~1,000 proposals a
+# second; the space is held so its id cannot be reused while it is cached.
+_VARIABLE: dict[int, tuple[SearchSpace, dict[str, tuple[str, ...]]]] = {}
+
+
+def _variable_genes(space: SearchSpace) -> dict[str, tuple[str, ...]]:
+    entry = _VARIABLE.get(id(space))
+    if entry is None or entry[0] is not space:
+        if len(_VARIABLE) >= 16:  # a process meets a few spaces; tests meet many
+            _VARIABLE.clear()
+        variable = {kind: tuple(name for name, gene in genes.items() if gene.variable)
+                    for kind, genes in space.layer_genes.items()}
+        entry = _VARIABLE[id(space)] = (space, variable)
+    return entry[1]
+
+
 def layer_genes(layer: dict, space: SearchSpace) -> list[str]:
     """The genes of ``layer`` that the space lets mutation change."""
-    genes = space.layer_genes.get(layer.get("kind", ""), {})
-    return [name for name, gene in genes.items() if gene.variable]
+    return list(_variable_genes(space).get(layer.get("kind", ""), ()))
 
 
 def get_gene(layer: dict, gene: str, branch: str = "b3") -> Any:
