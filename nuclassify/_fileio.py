@@ -8,14 +8,16 @@ on POSIX within one file system). An exception or Ctrl-C removes the temporary f
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from nuclassify.errors import UsageError
+from nuclassify.errors import NuclassifyError, SpecError, UsageError
 
-__all__ = ["atomic_output", "check_output_path", "default_file_mode"]
+__all__ = ["atomic_output", "check_output_path", "default_file_mode", "read_json_file"]
 
 
 def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -63,3 +65,20 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False, suffix: str 
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def read_json_file(path: Path, what: str, *, missing: type[NuclassifyError] = UsageError,
+                   invalid: type[NuclassifyError] = SpecError) -> Any:
+    """The JSON in ``path`` (a spec, a search space): every way to fail is one line naming the file.
+
+    ``missing`` is raised for a file that is not there, ``invalid`` for one that cannot be read
+    or is not JSON; ``what`` names the kind of file in the message ("spec", "search space").
+    """
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise missing(f"{path}: no such {what} file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise invalid(f"{path}: cannot read {what} ({exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise invalid(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc

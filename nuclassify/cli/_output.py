@@ -15,11 +15,14 @@ from typing import Any, TypeVar
 import click
 import numpy as np
 
+from nuclassify._backend import start_backend_quietly
 from nuclassify._progress import PlainProgress, stream_is_terminal
 
 T = TypeVar("T")
 
 __all__ = ["Output", "get_output", "start_backend_quietly"]
+
+# Re-exported: every command that trains or predicts starts the backend through it.
 
 
 def _json_default(value: Any) -> Any:
@@ -120,40 +123,3 @@ def get_output(ctx: click.Context, json_mode: bool = False) -> Output:
     quiet = bool(getattr(state, "quiet", False))
     verbose = bool(getattr(state, "verbose", False))
     return Output(quiet=quiet, verbose=verbose, json_mode=json_mode)
-
-
-def start_backend_quietly(verbose: bool = False) -> None:
-    """Import Keras (and initialise TensorFlow's devices) with native stderr muted unless ``-v``.
-
-    TensorFlow 2.21's C++ layer prints start-up chatter ("oneDNN custom operations are on",
-    "Could not find cuda drivers", a cuInit failure on CPU machines) straight to file descriptor 2,
-    ignoring TF_CPP_MIN_LOG_LEVEL. Importing it once here, with fd 2 pointed at /dev/null, keeps
-    every command's stderr to one progress bar and its own messages. Python exceptions are not
-    hidden: fd 2 is restored before anything propagates.
-    """
-    if verbose:
-        return
-    import os
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import importlib.util
-
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        elif importlib.util.find_spec("tensorflow") is not None:
-            # On JAX and torch, keras.utils.set_random_seed still imports TensorFlow (to seed it)
-            # when it is installed: import it here, muted, so its start-up chatter stays out of logs.
-            import tensorflow  # noqa: F401
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

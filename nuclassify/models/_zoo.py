@@ -6,6 +6,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from nuclassify._fileio import read_json_file
 from nuclassify.detector import minerva, nova
 from nuclassify.errors import SpecError
 from nuclassify.models._spec import validate_spec
@@ -56,14 +57,7 @@ def load_spec(name_or_path: str | Path) -> dict:
         if text not in list_specs():
             raise SpecError(f"unknown architecture {text!r}: not a spec file, and not one of {', '.join(list_specs())}")
         path = _spec_dir() / f"{text}.json"
-    try:
-        spec = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise SpecError(f"{path}: no such spec file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read spec ({exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    spec = read_json_file(path, "spec", missing=SpecError)
     try:
         spec = validate_spec(spec)
     except SpecError as exc:

@@ -11,34 +11,14 @@ the descriptor is restored before anything propagates.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
+
+from nuclassify._backend import start_backend_quietly
 
 
 def _import_keras_quietly() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ.get("NUCLASSIFY_VERBOSE"):
-        import keras  # noqa: F401
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras
-
-        if importlib.util.find_spec("tensorflow") is not None:  # other backends' fit imports it too (tf.data)
-            import tensorflow as tf
-
-            if keras.backend.backend() == "tensorflow":
-                tf.config.list_physical_devices()  # device start-up prints too
-        import nuclassify.training  # noqa: F401 - the trainer's own imports, also done ahead
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    start_backend_quietly(verbose=bool(os.environ.get("NUCLASSIFY_VERBOSE")))
+    import nuclassify.training  # noqa: F401 - the trainer's own imports, also done ahead
 
 
 _import_keras_quietly()

@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from nuclassify._fileio import read_json_file
 from nuclassify.errors import SpecError, UsageError
 from nuclassify.models._spec import INPUT_TRANSFORM_NAMES
 from nuclassify.models._zoo import INPUT_PRESETS
@@ -221,14 +222,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         if text not in list_spaces():
             raise UsageError(f"unknown search space {text!r}: not a file, and not one of {', '.join(list_spaces())}")
         path = _space_dir() / f"{text}.json"
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise UsageError(f"{path}: no such search-space file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read search space ({exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    raw = read_json_file(path, "search-space")
     if isinstance(raw, dict):
         raw.setdefault("name", path.stem)
     return parse_space(raw, str(path) if path.parent != _space_dir() else path.stem)
