@@ -17,7 +17,8 @@ Candidates train on the CPU with the TensorFlow backend through ``training.fit``
 ``nuclassify evolve`` trains them. Curves are drawn to ``bench_out/evolve_vs_random_*.png``.
 
 Usage: python benchmarks/bench_evolve.py [--seeds 5] [--budget 12] [--minerva-budget 8]
-       [--minerva-events 1500] [--full] [--skip-minerva] [--out bench_out]
+       [--minerva-events 800] [--full] [--skip-digits] [--skip-minerva] [--skip-tuner]
+       [--out bench_out]
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=12, help="candidates per digits search")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per digits candidate")
     parser.add_argument("--minerva-budget", type=int, default=8)
-    parser.add_argument("--minerva-events", type=int, default=1500)
+    parser.add_argument("--minerva-events", type=int, default=800)
+    parser.add_argument("--skip-digits", action="store_true", help="no digits evolution-vs-random runs")
     parser.add_argument("--skip-minerva", action="store_true")
     parser.add_argument("--skip-tuner", action="store_true")
     parser.add_argument("--full", action="store_true", help="also the 30 x 3 Keras Tuner budget")
@@ -162,8 +164,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nuclassify-bench-evolve-") as tmp:
         folder = Path(tmp)
         train, valid = write_digits(folder)
-        compare("digits", train, folder, args.seeds, args.budget, out / "evolve_vs_random_digits.png",
-                epochs=args.epochs, valid=valid)
+        if not args.skip_digits:
+            compare("digits", train, folder, args.seeds, args.budget, out / "evolve_vs_random_digits.png",
+                    epochs=args.epochs, valid=valid)
         if not args.skip_minerva:
             minerva = write_minerva(folder, args.minerva_events)
             compare("minerva", minerva, folder, args.seeds, args.minerva_budget, out / "evolve_vs_random_minerva.png",

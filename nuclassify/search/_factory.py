@@ -9,18 +9,19 @@ the next random numbers, so the outcome is still a pure function of the generato
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from nuclassify.errors import SpecError, UsageError
-from nuclassify.models._spec import spec_params
+from nuclassify.models._spec import spec_params, walk_spec
 from nuclassify.search._genome import genome_from_spec, random_genome
 from nuclassify.search._operators import crossover, mutate
 from nuclassify.search._repair import repair
 from nuclassify.search._space import SearchSpace
 
-__all__ = ["Checked", "GenomeFactory"]
+__all__ = ["Checked", "GenomeFactory", "training_memory_gb", "MEMORY_PER_ACTIVATION"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,19 @@ class GenomeFactory:
             SpecError: it does not fit the inputs, or it is over ``max_params``.
         """
         repair(genome, self.input_shapes)  # type: ignore[arg-type]
-        params = spec_params(genome, self.input_shapes, self.n_classes)  # type: ignore[arg-type]
+        memory_cap = self.space.max_memory_gb
+        if memory_cap is None:
+            params = spec_params(genome, self.input_shapes, self.n_classes)  # type: ignore[arg-type]
+        else:
+            layers = walk_spec(genome, self.input_shapes, self.n_classes)  # type: ignore[arg-type]
+            params = sum(layer.params for layer in layers)
         cap = self.space.max_params
         if cap is not None and params > cap:
             raise SpecError(f"{params:,} parameters, over the space's max_params {cap:,}")
+        if memory_cap is not None:
+            memory = training_memory_gb(layers, int(genome.get("training", {}).get("batch_size", 256)))
+            if memory > memory_cap:
+                raise SpecError(f"about {memory:.1f} GB to train, over the space's max_memory_gb {memory_cap:g}")
         return params
 
     def _try(self, genome: dict) -> int | None:
@@ -121,3 +131,18 @@ class GenomeFactory:
         except SpecError as exc:
             raise UsageError(f"seed network {name} does not fit this search: {exc}") from exc
         return Checked(genome, params, f"seed {name}")
+
+
+#: Training memory per byte of forward activations: each layer's output is kept for the backward
+#: pass, its gradient is made there, and TensorFlow adds temporaries. Measured on this project's
+#: 2-core CPU machine: a MINERvA candidate with 3.7 GB of float32 forward activations per batch of
+#: 500 reached 24 GB resident before the kernel killed it (a factor of 6.5).
+MEMORY_PER_ACTIVATION = 6.5
+
+
+def training_memory_gb(layers: list, batch_size: int) -> float:
+    """Estimated GB to train one batch: float32 activations of every layer, times
+    :data:`MEMORY_PER_ACTIVATION`, plus the parameters with Adam's two moments and gradients."""
+    activations = sum(math.prod(layer.out_shape) for layer in layers)
+    params = sum(layer.params for layer in layers)
+    return (4.0 * batch_size * activations * MEMORY_PER_ACTIVATION + 16.0 * params) / 1e9

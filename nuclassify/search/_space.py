@@ -16,8 +16,10 @@ Spaces for MINERvA, NOvA and generic images ship in ``spaces/``. The keys:
   padding, activation), ``pool`` (size_h, size_w, mode), ``dropout`` (rate), ``dense`` (units,
   activation), ``inception`` (branch: each branch's width).
 - ``training``: optimizer, learning_rate, batch_size (l2, momentum optional).
-- ``limits.max_params``: the parameter cap; ``mutation``: ``max_genes`` changed per child, and
-  the weight of each operator (insert, remove, swap, layer, training, structure).
+- ``limits.max_params``: the parameter cap; ``limits.max_memory_gb``: the cap on a candidate's
+  estimated training memory (:func:`training_memory_gb`: a network of few parameters can still
+  hold gigabytes of activations at full image size and a large batch); ``mutation``:
+  ``max_genes`` changed per child, and the weight of each operator (insert, remove, swap, layer, training, structure).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class SearchSpace:
     ops: dict[str, float]
     inputs: str | None = None
     digest: str = field(default="")
+    max_memory_gb: float | None = None
 
     def check_inputs(self, input_shapes: dict[str, tuple[int, int, int]]) -> None:
         """Refuse, in one line, a space whose views the data lacks or cannot join."""
@@ -178,10 +181,14 @@ def parse_space(raw: Any, source: str) -> SearchSpace:
     training = {k: parse_gene(v, f"{where}training.{k}") for k, v in train.items() if k != "about"}
     for key, gene in training.items():
         check_values(gene, f"{where}training.{key}", *VALUE_RULES[key])
-    limits = _section(raw, "limits", where, {"max_params"})
+    limits = _section(raw, "limits", where, {"max_params", "max_memory_gb"})
     max_params = limits.get("max_params")
     if max_params is not None and (not isinstance(max_params, int) or isinstance(max_params, bool) or max_params < 1):
         raise _fail(f"{where}limits.max_params", f"must be a positive integer; received {max_params!r}")
+    max_memory = limits.get("max_memory_gb")
+    if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, (int, float))
+                                   or max_memory <= 0):
+        raise _fail(f"{where}limits.max_memory_gb", f"must be a positive number; received {max_memory!r}")
     mutation = _section(raw, "mutation", where, {"max_genes", "ops"})
     max_genes = mutation.get("max_genes", 2)
     if not isinstance(max_genes, int) or isinstance(max_genes, bool) or max_genes < 1:
@@ -197,7 +204,8 @@ def parse_space(raw: Any, source: str) -> SearchSpace:
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
     return SearchSpace(str(raw.get("name", source)), raw, Choice(tuple(tuple(s) for s in view_sets)), combine,
                        bool(raw.get("tie_columns", False)), transform, column, head, layer_genes, training,
-                       max_params, max_genes, {k: float(w) for k, w in ops.items() if w > 0}, inputs, digest)
+                       max_params, max_genes, {k: float(w) for k, w in ops.items() if w > 0}, inputs, digest,
+                       None if max_memory is None else float(max_memory))
 
 
 def _space_dir() -> Path:
