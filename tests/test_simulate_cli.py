@@ -98,6 +98,10 @@ def test_interrupt_leaves_nothing_half_written(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_subprocess_errors_are_one_line_and_signals_clean_up(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "nuclassify", "simulate", "minerva", "-n", "-4", "-o",
                            str(tmp_path / "a.h5")], capture_output=True, text=True)
@@ -107,8 +111,11 @@ def test_subprocess_errors_are_one_line_and_signals_clean_up(tmp_path):
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, and a batch system's kill
         out = tmp_path / "big.h5"
+        # A shell's background job starts with SIGINT ignored (POSIX), and Python then leaves it
+        # ignored: give the child the default disposition, as a terminal would.
         child = subprocess.Popen([sys.executable, "-m", "nuclassify", "-q", "simulate", "minerva", "-n", "2000000",
-                                  "-o", str(out), "--workers", "2"], stderr=subprocess.PIPE, text=True)
+                                  "-o", str(out), "--workers", "2"], stderr=subprocess.PIPE, text=True,
+                                 preexec_fn=_default_sigint)
         deadline = time.time() + 60
         while not any(p.name.startswith(".big.h5") for p in tmp_path.iterdir()) and time.time() < deadline:
             time.sleep(0.1)
