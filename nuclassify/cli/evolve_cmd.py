@@ -58,7 +58,7 @@ class _ProgressLine:
 
 
 def _report(output: Output, run_dir: str, json_mode: bool) -> None:
-    from nuclassify.search._evolve_report import report
+    from nuclassify.search import evolve_report as report
 
     payload, text = report(run_dir)
     if json_mode:

@@ -5,10 +5,19 @@ on the spec alone, by shape arithmetic, so the search and ``nuclassify models`` 
 """
 
 from nuclassify.models._build import build, count_params, load_model, make_optimizer
-from nuclassify.models._spec import LayerInfo, validate_spec, walk_spec
+from nuclassify.models._spec import (
+    ACTIVATIONS,
+    INPUT_TRANSFORM_NAMES,
+    OPTIMIZERS,
+    LayerInfo,
+    spec_params,
+    validate_spec,
+    walk_spec,
+)
 from nuclassify.models._zoo import INPUT_PRESETS, dump_spec, list_specs, load_spec, preset_shapes
 
 __all__ = [
     "build", "count_params", "load_model", "make_optimizer", "validate_spec", "walk_spec", "LayerInfo",
-    "load_spec", "list_specs", "dump_spec", "INPUT_PRESETS", "preset_shapes",
+    "load_spec", "list_specs", "dump_spec", "INPUT_PRESETS", "preset_shapes", "spec_params", "ACTIVATIONS",
+    "OPTIMIZERS", "INPUT_TRANSFORM_NAMES",
 ]

@@ -25,6 +25,7 @@ from nuclassify.search._child import resolve_trainer
 from nuclassify.search._config import Progress, SearchConfig, SearchResult, SearchStopped
 from nuclassify.search._evolve import EvolveResult, SearchInterrupted, evolve
 from nuclassify.search._evolve_config import EvolveConfig
+from nuclassify.search._evolve_report import report as evolve_report
 from nuclassify.search._executors import EXECUTORS, Executor, SerialExecutor, detect_gpus, make_executor
 from nuclassify.search._export import BEST_NAME, RESULTS_NAME, named_spec
 from nuclassify.search._factory import Checked, GenomeFactory
@@ -50,5 +51,5 @@ __all__ = [
     "MPIExecutor", "mpi_rank", "run_mpi_worker",
     "SearchConfig", "SearchResult", "Progress", "SearchStopped", "run_search",
     "search_report", "format_report", "write_search_plots",
-    "evolve", "EvolveConfig", "EvolveResult", "SearchInterrupted",
+    "evolve", "EvolveConfig", "EvolveResult", "SearchInterrupted", "evolve_report",
 ]

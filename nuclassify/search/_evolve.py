@@ -119,7 +119,7 @@ class _Data:
 def _open_data(config: EvolveConfig) -> _Data:
     """The training file's facts; a validation file must have the same views and classes."""
     from nuclassify.data import open_dataset
-    from nuclassify.training._checks import check_same_kind
+    from nuclassify.training import check_same_kind
 
     with open_dataset(config.data) as ds:  # type: ignore[arg-type]
         target = ds.default_target

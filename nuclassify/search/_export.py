@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nuclassify._fileio import atomic_output
-from nuclassify.models._zoo import dump_spec
+from nuclassify.models import dump_spec
 from nuclassify.search._candidate import Candidate
 from nuclassify.search._objectives import Objectives
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nuclassify.errors import SpecError, UsageError
-from nuclassify.models._spec import spec_params, walk_spec
+from nuclassify.models import spec_params, walk_spec
 from nuclassify.search._genome import genome_from_spec, random_genome
 from nuclassify.search._operators import crossover, mutate
 from nuclassify.search._repair import repair

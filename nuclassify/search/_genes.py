@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nuclassify.errors import SpecError
-from nuclassify.models._spec import ACTIVATIONS, OPTIMIZERS
+from nuclassify.models import ACTIVATIONS, OPTIMIZERS
 
 __all__ = ["Range", "Choice", "parse_gene", "check_values", "VALUE_RULES", "plain"]
 

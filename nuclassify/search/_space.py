@@ -33,8 +33,7 @@ from typing import Any
 
 from nuclassify._fileio import read_json_file
 from nuclassify.errors import SpecError, UsageError
-from nuclassify.models._spec import INPUT_TRANSFORM_NAMES
-from nuclassify.models._zoo import INPUT_PRESETS
+from nuclassify.models import INPUT_PRESETS, INPUT_TRANSFORM_NAMES
 from nuclassify.search._genes import VALUE_RULES, Choice, Range, check_values, parse_gene
 
 __all__ = ["Range", "Choice", "Block", "SearchSpace", "load_space", "list_spaces", "LAYER_GENES", "MUTATION_OPS"]

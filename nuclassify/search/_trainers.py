@@ -22,7 +22,7 @@ import os
 import signal
 import time
 
-from nuclassify.models._spec import walk_spec
+from nuclassify.models import walk_spec
 
 __all__ = ["toy_score", "noop", "sleep", "device", "failing", "crashing", "hanging", "nan", "scripted"]
 
