@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
-__all__ = ["stop_on_signals", "terminate_as_interrupt"]
+__all__ = ["stop_on_signals", "terminate_as_interrupt", "wait_interruptibly"]
 
 
 def _in_main_thread() -> bool:
@@ -66,3 +67,19 @@ def stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def wait_interruptibly(get: Callable[[float], Any], timeout_error: type[BaseException], poll_s: float = 0.2) -> Any:
+    """``get(timeout)`` called in ``poll_s`` slices until it returns (e.g. ``Future.result``,
+    ``AsyncResult.get``; ``timeout_error`` is what each raises when a slice runs out).
+
+    Why not one untimed wait: a signal may be delivered to any thread (a pool's helper threads
+    too), and CPython runs the Python handler only when the main thread returns to the
+    interpreter, which an untimed wait never does; a timed wait returns every ``poll_s`` seconds,
+    so Ctrl-C and SIGTERM are handled at once.
+    """
+    while True:
+        try:
+            return get(poll_s)
+        except timeout_error:
+            continue

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_search_process import _alive  # the same /proc liveness check (a zombie counts as gone)
 
 from nuclassify.search import read_journal
 from nuclassify.search._mpiworker import gpu_for
@@ -68,14 +69,6 @@ def _command(tmp_path: Path, *args: str) -> list[str]:
 def _rows(run_dir: Path) -> list[dict]:
     with open(run_dir / "results.csv", newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _children(pid: int) -> list[int]:

@@ -39,6 +39,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,9 @@ def _subset(options: dict) -> dict[str, Any]:
     n = int(options["n_events"])
     if options.get("max_events"):
         n = min(n, int(options["max_events"]))
-    train_pos, valid_pos = split_indices(n, float(options["valid_fraction"]), int(options.get("split_seed", 0)))
-    base = np.arange(n, dtype=np.int64)
-    return {"train_indices": base[train_pos], "valid_indices": base[valid_pos]}
+    train_idx, valid_idx = split_indices(n, float(options["valid_fraction"]), int(options.get("split_seed", 0)))
+    return {"train_indices": np.asarray(train_idx, dtype=np.int64),
+            "valid_indices": np.asarray(valid_idx, dtype=np.int64)}
 
 
 def _in_candidate_process() -> bool:
@@ -126,13 +127,14 @@ def _fit(spec: dict, config: Any, callbacks: list) -> Any:
     handling would end it as "interrupted", or, in its last batch, let it finish and the
     signal be lost). A second one raises KeyboardInterrupt at once.
     """
-    from nuclassify._signals import stop_on_signals
+    from nuclassify._signals import stop_on_signals, wait_interruptibly
     from nuclassify.training import fit
 
     quiet = _in_candidate_process()
     handlers = contextlib.nullcontext(threading.Event()) if quiet else stop_on_signals()
     with handlers as stop, ThreadPoolExecutor(1, thread_name_prefix="nuclassify-candidate") as pool:
-        result = pool.submit(fit, spec, config, callbacks=[*callbacks, _stop_when_set(stop)]).result()
+        future = pool.submit(fit, spec, config, callbacks=[*callbacks, _stop_when_set(stop)])
+        result = wait_interruptibly(future.result, FutureTimeout)
     if stop.is_set():
         raise KeyboardInterrupt("candidate stopped by a signal")
     return result

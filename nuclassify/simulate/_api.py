@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from nuclassify._signals import wait_interruptibly
 from nuclassify.errors import UsageError
 from nuclassify.events import MinervaBlock, NovaBlock
 from nuclassify.simulate._minerva import MinervaConfig, minerva_block
@@ -109,21 +110,6 @@ def _quiet_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _wait_for(job: Any, poll_s: float = 0.2) -> Any:
-    """The job's result, waited for in short slices.
-
-    Why not ``job.get()``: a signal (Ctrl-C, SIGTERM) may be delivered to any thread, e.g. one of
-    the pool's helper threads, and CPython runs the Python handler only when the main thread
-    returns to the interpreter; a timed wait does so every ``poll_s`` seconds, so an interrupt
-    never waits for a whole block to finish.
-    """
-    while True:
-        try:
-            return job.get(timeout=poll_s)
-        except multiprocessing.TimeoutError:
-            continue
-
-
 def _run_blocks(job: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterator[Any]:
     """Yield ``job(args)`` for each of ``jobs`` in order, computed by up to ``workers`` processes.
 
@@ -143,7 +129,7 @@ def _run_blocks(job: Callable[[Any], Any], jobs: list[Any], workers: int) -> Ite
         for args in itertools.islice(queued, 2 * n_proc):
             pending.append(pool.apply_async(job, (args,)))
         while pending:
-            result = _wait_for(pending.popleft())
+            result = wait_interruptibly(pending.popleft().get, multiprocessing.TimeoutError)
             for args in itertools.islice(queued, 1):
                 pending.append(pool.apply_async(job, (args,)))
             yield result
