@@ -6,15 +6,19 @@ option combinations, mutes the backend's start-up chatter, shows progress and pr
 
 from __future__ import annotations
 
+import os
+
 import click
 
+from nuclassify._runlock import in_progress_note
 from nuclassify.cli._output import get_output, start_backend_quietly
 from nuclassify.errors import UsageError
 
 
 @click.command("evaluate")
-@click.option("--model", "model_spec", default=None, metavar="RUN_DIR|model.keras|trackfit",
-              help="The model to score: a run directory, a .keras file in one, or 'trackfit'.")
+@click.option("--model", "model_spec", default=None, metavar="RUN_DIR|model.keras|model.onnx|trackfit",
+              help="The model to score: a run directory, a .keras file in one, an exported .onnx file "
+                   "(onnxruntime, no TensorFlow), or 'trackfit'.")
 @click.option("--compare", "compare_specs", multiple=True, metavar="RUN",
               help="Compare several models on the same events (repeat, or list them after --compare).")
 @click.argument("more", nargs=-1, metavar="[RUN ...]")
@@ -42,7 +46,7 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
     --compare tests each model against the best with McNemar's test on the paired predictions.
     """
     from nuclassify.data import open_dataset
-    from nuclassify.evaluation import TRACKFIT, plan_evaluation
+    from nuclassify.evaluation import plan_evaluation, uses_keras
 
     out = get_output(ctx, json_mode)
     specs = list(compare_specs) + list(more)
@@ -56,10 +60,16 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
         raise UsageError("--compare needs at least two models")
     if not specs and model_spec is not None:
         specs = [model_spec]
+    for spec in specs:  # readers are served while a run is written; say so (see nuclassify._runlock)
+        note = in_progress_note(spec) if os.path.isdir(spec) else None
+        if note:
+            click.echo(f"nuclassify: note: {note}", err=True)
     with open_dataset(data_path) as ds:
-        if any(spec.lower() != TRACKFIT for spec in specs):
+        if any(uses_keras(spec) for spec in specs):  # trackfit and .onnx files run without Keras
             start_backend_quietly(out.verbose)
         plan = plan_evaluation(ds, specs, per_segment=per_segment, plots=plots_dir is not None)
+        for warning in plan.warnings:
+            click.echo(f"nuclassify: warning: {warning}", err=True)
         out.info(f"evaluating {', '.join(plan.predictors)} on {data_path} ({ds.n_events} events, "
                  f"target {plan.target})")
         with out.progress_bar(ds.n_events, "evaluate") as bar:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from nuclassify._progress import LINE_INTERVAL_S, format_duration, stream_is_terminal
+from nuclassify._runlock import break_stale_lock, describe_lock, in_progress_note, refuse_if_busy
 from nuclassify.cli._output import Output, get_output
 from nuclassify.errors import UsageError
 
@@ -61,6 +62,10 @@ def _report(output: Output, run_dir: str, json_mode: bool) -> None:
     from nuclassify.search import evolve_report as report
 
     payload, text = report(run_dir)
+    note = in_progress_note(run_dir)  # a reader: a running search is read, not waited for
+    payload["in_progress"] = describe_lock(run_dir)
+    if note:
+        click.echo(f"nuclassify: note: {note}", err=True)
     if json_mode:
         output.json(payload)
     else:
@@ -121,13 +126,15 @@ def _print(output: Output, result: EvolveResult, data: str) -> None:
 @click.option("--resume", is_flag=True, help="Continue the search in --out (same options; --budget may grow).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
               help="Reprint the summary (and redraw the plots) of a finished or running search.")
+@click.option("--break-lock", is_flag=True,
+              help="Remove a lock record left in --out by a writer on another host that is known to be dead.")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON summary; no progress line.")
 @click.pass_context
 def evolve(ctx: click.Context, data: str | None, valid: str | None, valid_fraction: float | None, budget: int | None,
            out: str | None, executor: str, workers: int | None, epochs: int, max_events: int | None,
            candidate_timeout: float | None, strategy: str, population: int | None, tournament: int | None,
            seed: int, seed_arch: tuple[str, ...], space: str | None, objectives: str, early_stop: str,
-           precision: str, resume: bool, report_dir: str | None, json_mode: bool) -> None:
+           precision: str, resume: bool, report_dir: str | None, break_lock: bool, json_mode: bool) -> None:
     """Evolve network architectures for a data file (MENNDL-style), training each candidate.
 
     Every candidate is an architecture spec, checked by shape arithmetic before it trains, and
@@ -162,6 +169,10 @@ def evolve(ctx: click.Context, data: str | None, valid: str | None, valid_fracti
                           strategy=strategy, population=population, tournament=tournament, seed=seed,
                           seed_arch=seed_arch, space=space, objectives=objectives, early_stop=early_stop,
                           precision=precision, resume=resume)
+    if executor != "mpi":  # at once, before any start-up (under MPI the master rank's evolve checks)
+        refuse_if_busy(out, break_lock=break_lock)
+    elif break_lock:
+        break_stale_lock(out)
     if output.verbose:
         os.environ["NUCLASSIFY_VERBOSE"] = "1"  # candidate processes then import Keras with its chatter
     if executor == "serial":  # candidates train in this process

@@ -8,14 +8,18 @@ progress on stderr, and the closing message.
 
 from __future__ import annotations
 
+import os
+
 import click
 
+from nuclassify._runlock import in_progress_note
 from nuclassify.cli._output import get_output, start_backend_quietly
 
 
 @click.command("predict")
-@click.option("--model", "model_spec", required=True, metavar="RUN_DIR|model.keras|trackfit",
-              help="A run directory, a .keras model inside one, or 'trackfit' (the track-based baseline).")
+@click.option("--model", "model_spec", required=True, metavar="RUN_DIR|model.keras|model.onnx|trackfit",
+              help="A run directory, a .keras model inside one, an exported .onnx file (onnxruntime, no "
+                   "TensorFlow), or 'trackfit' (the track-based baseline).")
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
               help="HDF5 file (labels optional).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
@@ -35,14 +39,19 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
     Example: nuclassify predict --model trackfit --data test.h5 -o trackfit.csv
     """
     from nuclassify.data import open_dataset
-    from nuclassify.evaluation import TRACKFIT, load_predictor, prediction_format, write_predictions
+    from nuclassify.evaluation import load_predictor, prediction_format, uses_keras, write_predictions
 
     out = get_output(ctx)
     prediction_format(output)  # a bad -o fails before the data or the model is read
+    note = in_progress_note(model_spec) if os.path.isdir(model_spec) else None
+    if note:  # readers are served while a run is written; say so (see nuclassify._runlock)
+        click.echo(f"nuclassify: note: {note}", err=True)
     with open_dataset(data_path) as ds:
-        if model_spec.lower() != TRACKFIT:
+        if uses_keras(model_spec):  # trackfit and .onnx files run without Keras
             start_backend_quietly(out.verbose)
         pred = load_predictor(model_spec, ds)
+        if pred.warning:
+            click.echo(f"nuclassify: warning: {pred.warning}", err=True)
         out.info(f"predicting {ds.n_events} events of {data_path} with {pred.name}")
         with out.progress_bar(ds.n_events, "predict") as bar:
             n = write_predictions(ds, pred, output, batch_size=batch_size, overwrite=overwrite, on_batch=bar.update)

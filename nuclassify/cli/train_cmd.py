@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from nuclassify._runlock import break_stale_lock, refuse_if_busy
 from nuclassify.cli._output import get_output, start_backend_quietly
 from nuclassify.training import DEFAULT_PORT
 
@@ -37,12 +38,15 @@ from nuclassify.training import DEFAULT_PORT
               help="Steps between mid-epoch resume checkpoints (0: by time only).")
 @click.option("--backup-seconds", type=float, default=300.0, show_default=True,
               help="Also save a mid-epoch resume checkpoint after this many seconds (0: never).")
+@click.option("--break-lock", is_flag=True,
+              help="Remove a lock record left in --out by a writer on another host that is known to be dead.")
 @click.option("--json", "json_mode", is_flag=True, help="Print the result as one JSON object; no progress bar.")
 @click.pass_context
 def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: float | None, arch: str, out: str,
           epochs: int, batch_size: int | None, seed: int, precision: str, resume: bool, overwrite: bool,
           target: str | None, early_stopping: int | None, lr_schedule: str, class_weights: str, distribute: bool,
-          port: int, engine: str, backup_every: int, backup_seconds: float, json_mode: bool) -> None:
+          port: int, engine: str, backup_every: int, backup_seconds: float, break_lock: bool,
+          json_mode: bool) -> None:
     """Train a network on an HDF5 file into a run directory (streamed from disk, resumable).
 
     RUN_DIR receives model.keras, best.keras, last.keras, spec.json, history.csv, run.json
@@ -67,6 +71,10 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
                          distribute=distribute, quiet=output.quiet,
                          backup_every=None if backup_every == 0 else backup_every,
                          backup_seconds=None if backup_seconds == 0 else backup_seconds, engine=engine, port=port)
+    if not distribute:  # at once, before the backend's seconds of start-up (ranks > 0 write elsewhere: fit checks)
+        refuse_if_busy(out, break_lock=break_lock)
+    elif break_lock:
+        break_stale_lock(out)
     start_backend_quietly(output.verbose)
     # Keras writes its progress bar to stdout; keep stdout for the result. Off a terminal the
     # config's progress "auto" writes plain lines to stderr instead (see training._progress).

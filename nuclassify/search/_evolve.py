@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nuclassify._runlock import hold_run_dir
 from nuclassify.errors import DataFileError, NuclassifyError, RunDirError
 from nuclassify.search._config import Progress, SearchConfig, SearchResult
 from nuclassify.search._evolve_config import (
@@ -203,6 +204,16 @@ def evolve(config: EvolveConfig, *, progress: Callable[[Progress], None] | None 
         SearchStopped: too many candidates in a row failed.
         SearchInterrupted: Ctrl-C or SIGTERM (or ``stop``); ``--resume`` continues.
     """
+    if config.executor == "mpi" and _mpi_worker():
+        return None
+    _check_run_dir(config)  # refuse before anything is created
+    with hold_run_dir(config.run_dir):  # one writer per search directory (a second is refused here)
+        return _evolve_held(config, progress=progress, stop=stop, plots=plots)
+
+
+def _evolve_held(config: EvolveConfig, *, progress: Callable[[Progress], None] | None,
+                 stop: threading.Event | None, plots: bool) -> EvolveResult:
+    """``evolve`` once the search directory is held (checked again: another writer may just have left)."""
     from nuclassify._signals import stop_on_signals
     from nuclassify.search._executors import make_executor
     from nuclassify.search._loop import run_search
@@ -210,8 +221,6 @@ def evolve(config: EvolveConfig, *, progress: Callable[[Progress], None] | None 
     from nuclassify.search._stopping import MedianTracker
     from nuclassify.training import file_digest
 
-    if config.executor == "mpi" and _mpi_worker():
-        return None
     records = _check_run_dir(config)
     data = _open_data(config)
     space = _space(config, data)

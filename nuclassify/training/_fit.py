@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from nuclassify._runlock import hold_run_dir
 from nuclassify._signals import stop_on_signals
 from nuclassify.errors import RunDirError, TrainingDivergedError, TrainingError, TrainingInterrupted, UsageError
 from nuclassify.models import load_model as _load_keras_model
@@ -105,8 +106,7 @@ def fit(spec: dict | str | Path, config: TrainConfig, *, callbacks: list | None 
         TrainingDivergedError: NaN loss; RUN_DIR keeps the last good checkpoint.
         TrainingInterrupted: Ctrl-C or SIGTERM; the resume checkpoint is saved at the step reached.
     """
-    from nuclassify.data import open_dataset
-    from nuclassify.models import load_spec, validate_spec, walk_spec
+    from nuclassify.models import load_spec, validate_spec
 
     if not isinstance(config, TrainConfig):
         raise UsageError(f"fit needs a TrainConfig as its second argument, got {type(config).__name__}")
@@ -119,6 +119,16 @@ def fit(spec: dict | str | Path, config: TrainConfig, *, callbacks: list | None 
             worker_dir.parent.mkdir(parents=True, exist_ok=True)
             config = replace(config, out_dir=worker_dir, overwrite=not config.resume)
     check_run_dir(config.out_dir, resume=config.resume, overwrite=config.overwrite)
+    with hold_run_dir(config.out_dir) as lock:  # one writer per RUN_DIR (a second is refused here)
+        check_run_dir(config.out_dir, resume=config.resume, overwrite=config.overwrite)  # as it is now, held
+        return _fit_held(spec, arch, config, callbacks, created=lock.created)
+
+
+def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None, *, created: bool) -> FitResult:
+    """``fit`` once RUN_DIR is held; ``created``: this call made the folder (removed again if unused)."""
+    from nuclassify.data import open_dataset
+    from nuclassify.models import walk_spec
+
     t_start = time.perf_counter()
     started = _now()
     train_ds = open_dataset(config.train_data)
@@ -149,7 +159,6 @@ def fit(spec: dict | str | Path, config: TrainConfig, *, callbacks: list | None 
         backend = keras.backend.backend()
         if config.engine == "jax-loop" and backend != "jax":
             raise UsageError(f"engine jax-loop needs KERAS_BACKEND=jax (backend is {backend})")
-        created = not Path(config.out_dir).exists()
         run_dir = prepare_run_dir(config.out_dir, resume=config.resume, overwrite=config.overwrite)
         meta = {
             "arch": arch, **config.record(), "target": target, "batch_size": batch_size, "views": views,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nuclassify._fileio import atomic_output, default_file_mode
+from nuclassify._runlock import LOCK_FILES, run_in_progress
 from nuclassify.errors import RunDirError
 from nuclassify.models import load_model as _load_keras_model
 
@@ -103,7 +104,7 @@ def check_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) 
         if not (run_dir / "run.json").is_file():
             raise RunDirError(f"{run_dir}: nothing to resume (no run.json); start a new run without --resume")
         return run_dir
-    if run_dir.is_dir() and any(run_dir.iterdir()):
+    if run_dir.is_dir() and any(p.name not in LOCK_FILES for p in run_dir.iterdir()):  # our lock is not content
         ours = [n for n in RUN_FILES if (run_dir / n).exists()]
         if not overwrite:
             what = "holds another run" if ours else "is not empty"
@@ -146,7 +147,7 @@ def discard_unstarted_run(run_dir: Path, *, created: bool) -> None:
     if (run_dir / "resume" / "state.keras").exists():
         return
     _remove_run_files(run_dir)
-    if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+    if created and run_dir.is_dir() and not any(run_dir.iterdir()):  # (a held lock file stays: its holder removes it)
         run_dir.rmdir()
 
 
@@ -165,7 +166,9 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
 
     Args:
         path: a run directory, or a ``.keras`` file inside one (its run.json is read beside it).
-        which: ``"model"`` (final), ``"best"`` or ``"last"`` when ``path`` is a directory.
+        which: ``"model"`` (final), ``"best"`` or ``"last"`` when ``path`` is a directory. A run
+            that another process is still writing has no final model yet: ``"model"`` then reads
+            ``last.keras``, its last complete epoch (readers are never blocked; nuclassify._runlock).
 
     Raises:
         RunDirError: missing directory, no run.json, no model (e.g. an interrupted run), or a
@@ -181,6 +184,9 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
             raise RunDirError(f"{path}: expected a run directory or a .keras model file")
         run_dir, model_path = path.parent, path
     meta = read_run_json(run_dir)
+    if path.is_dir() and which == "model" and not model_path.is_file() and (run_dir / "last.keras").is_file() \
+            and run_in_progress(run_dir) is not None:
+        model_path = run_dir / "last.keras"  # being written: readers get its last complete epoch
     if not model_path.is_file():
         status = meta.get("status", "?")
         hint = ""
