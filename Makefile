@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # disk on our CI machines (pip takes it from there); elsewhere pick your own, or `make test TORCH=`.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint bench bench-gpu clean
+.PHONY: venv demo test lint bench bench-gpu physics-report clean
 
 $(STAMP): pyproject.toml setup.cfg Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(STAMP)
 
 bench-gpu: $(STAMP)
 	bash benchmarks/gpu/run_gpu_bench.sh
+
+# The simulator's physics against its references: physics_report/report.json and PNGs.
+physics-report: $(STAMP)
+	$(VENV)/bin/nuclassify simulate report -o physics_report -n $(or $(REPORT_EVENTS),20000)
 
 clean:
 	rm -rf $(DEMO_DIR) bench_out .pytest_cache

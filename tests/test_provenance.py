@@ -39,12 +39,15 @@ def test_inspect_json_shows_seed_and_every_simulate_option(tmp_path, monkeypatch
           "--layout", "2016"])
     prov = json.loads(_run(["inspect", str(path), "--json"]).output)["provenance"]
     assert {k: v for k, v in prov.items() if k != "command"} == {
-        "simulator": "nuclassify.simulate.simulate_minerva", "detector": "minerva", "n_events": 30, "seed": 7,
-        "block_size": 2500, "beam": "me", "layout": "2016", "pileup": 0.1, "backward_fraction": 0.2,
-        "gain": 1.05, "noise_rate": 0.0005, "nuclassify_version": __version__, "created": EPOCH_ISO}
+        "simulator": "nuclassify.simulate.simulate_minerva", "simulator_version": 2, "detector": "minerva",
+        "n_events": 30, "seed": 7, "block_size": 2500, "beam": "me", "layout": "2016", "pileup": 0.1,
+        "backward_fraction": 0.2, "gain": 1.05, "noise_rate": 0.0005, "crosstalk": 0.04, "dead_channels": 0.002,
+        "attenuation": 1.0, "time_reference": "reco", "z_max": 6172.29, "nuclassify_version": __version__,
+        "created": EPOCH_ISO}
     # Rebuilt from the options: every option spelled out, nothing the file does not depend on.
     assert prov["command"] == ("nuclassify simulate minerva -n 30 --seed 7 --beam me --pileup 0.1 --backward 0.2 "
-                               "--gain 1.05 --noise-rate 0.0005 --layout 2016")
+                               "--gain 1.05 --noise-rate 0.0005 --layout 2016 --crosstalk 0.04 --dead-channels 0.002 "
+                               "--attenuation 1.0 --time-reference reco --z-max 6172.29")
     with open_dataset(path) as ds:
         assert ds.provenance == prov
     text = _run(["inspect", str(path)]).output

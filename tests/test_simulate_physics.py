@@ -12,7 +12,7 @@ from nuclassify.simulate import _physics as ph
 from nuclassify.simulate._geometry import Slabs, minerva_slabs
 from nuclassify.simulate._kinematics import Particles
 from nuclassify.simulate._transport import transport
-from nuclassify.simulate._vertex import component_masses, sample_vertices
+from nuclassify.simulate._vertex import Z_MAX_MM, component_masses, sample_vertices
 
 PLANE_MM = 17.0
 CH_DENSITY = ph.MATERIALS[0].density  # g/cm^3 of a MINERvA plane (1.9872 g/cm^2 over 17 mm)
@@ -124,7 +124,8 @@ def test_vertex_segments_follow_target_masses():
     assert ratio == pytest.approx(12.94 / (12.94 + 10.57), abs=0.03)
     # Every vertex lies in the fiducial hexagon and in the nuclear-target region.
     assert np.all(minerva.inside_hexagon(v["x"], v["y"], minerva.FIDUCIAL_APOTHEM_MM))
-    assert v["z"].min() >= 4280.0 and v["z"].max() <= minerva.TRACKER_START_Z_MM + 10
+    # Up to the experiment's skimmer bound (6172.29 mm, module 31), not the tracker front as in version 1.
+    assert v["z"].min() >= 4280.0 and v["z"].max() <= Z_MAX_MM == 6172.29
 
 
 def test_target_vertices_lie_on_their_material():

@@ -73,6 +73,8 @@ def simulate() -> None:
       nuclassify simulate minerva -n 20000 -o train.h5 --seed 1 --workers 2
       nuclassify simulate minerva -n 5000 -o shifted.h5 --seed 2 --gain 1.05 --noise-rate 5e-4
       nuclassify simulate nova -n 10000 -o nova.h5 --seed 1
+      nuclassify simulate minerva -n 5000 -o quiet.h5 --crosstalk 0 --dead-channels 0 --time-reference truth
+      nuclassify simulate report -o physics_report      # the physics figures and plots
     """
 
 
@@ -80,8 +82,9 @@ def simulate() -> None:
 @_common
 @click.option("--beam", type=click.Choice(["le", "me"]), default="le", show_default=True,
               help="NuMI low-energy (peak ~3 GeV) or medium-energy (~6 GeV) spectrum.")
-@click.option("--pileup", type=click.FloatRange(0, 1), default=0.04, show_default=True,
-              help="Fraction of events with a second, overlapping interaction.")
+@click.option("--pileup", type=click.FloatRange(0, 1), default=None,
+              help="Fraction of events with a second, overlapping interaction [default: the beam's, LE 0.04, "
+                   "ME 0.12].")
 @click.option("--backward", type=click.FloatRange(0, 1), default=0.06, show_default=True,
               help="Fraction of events with a hadron thrown backwards.")
 @click.option("--gain", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
@@ -90,10 +93,23 @@ def simulate() -> None:
               help="Probability that a channel fires on noise in an event.")
 @click.option("--layout", type=click.Choice(["2018", "2016"]), default="2018", show_default=True,
               help="2018: X 127x94, U/V 127x47 in groups; 2016: X 127x50, U/V 127x25 at the root.")
+@click.option("--crosstalk", type=click.FloatRange(0, 0.5), default=0.04, show_default=True,
+              help="Fraction of a channel's photo-electrons picked up by a neighbouring PMT pixel (0: none).")
+@click.option("--dead-channels", type=click.FloatRange(0, 0.5), default=0.002, show_default=True,
+              help="Fraction of channels that record nothing (a fixed map; 0: none).")
+@click.option("--attenuation", type=click.FloatRange(0, 10), default=1.0, show_default=True,
+              help="Scale of the light attenuation along the WLS fibres (0: none, 2: twice as strong).")
+@click.option("--time-reference", type=click.Choice(["reco", "truth"]), default="reco", show_default=True,
+              help="Hit times minus the reconstructed muon-track vertex time (reco, as the experiment's files) "
+                   "or minus the true interaction time (truth).")
+@click.option("--z-max", type=click.FloatRange(5857.6, 8408.91, min_open=True), default=6172.29,
+              show_default=True,
+              help="Upper vertex z in mm: the experiment's skimmer default, up to the end of the tracker.")
 @click.pass_context
 def minerva(ctx: click.Context, n_events: int, output: Path, seed: int, workers: int, overwrite: bool,
-            json_mode: bool, beam: str, pileup: float, backward: float, gain: float, noise_rate: float,
-            layout: str) -> None:
+            json_mode: bool, beam: str, pileup: float | None, backward: float, gain: float, noise_rate: float,
+            layout: str, crosstalk: float, dead_channels: float, attenuation: float, time_reference: str,
+            z_max: float) -> None:
     """Simulate MINERvA nuclear-target events (segment and plane-code labels, full truth)."""
     from nuclassify.data import write_minerva
     from nuclassify.simulate import simulate_minerva
@@ -101,10 +117,14 @@ def minerva(ctx: click.Context, n_events: int, output: Path, seed: int, workers:
     out = get_output(ctx, json_mode)
     _check(n_events, output, overwrite)
     blocks = simulate_minerva(n_events, seed=seed, beam=beam, pileup=pileup, backward_fraction=backward, gain=gain,
-                              noise_rate=noise_rate, layout=layout, workers=workers)
+                              noise_rate=noise_rate, layout=layout, crosstalk=crosstalk, dead_channels=dead_channels,
+                              attenuation=attenuation, time_reference=time_reference, z_max=z_max, workers=workers)
     start = time.perf_counter()
-    command = _command("minerva", n_events, seed, beam=beam, pileup=pileup, backward=backward, gain=gain,
-                       noise_rate=noise_rate, layout=layout)
+    # The resolved pile-up (the beam's default when not given), so the command keeps its meaning.
+    command = _command("minerva", n_events, seed, beam=beam, pileup=blocks.provenance["pileup"], backward=backward,
+                       gain=gain, noise_rate=noise_rate, layout=layout, crosstalk=crosstalk,
+                       dead_channels=dead_channels, attenuation=attenuation, time_reference=time_reference,
+                       z_max=z_max)
     # closing(): on Ctrl-C/SIGTERM the worker pool is stopped at once, not when the generator is collected
     with terminate_as_interrupt(), contextlib.closing(blocks), \
             out.progress_bar(n_events, label="simulating MINERvA") as bar:
@@ -133,6 +153,42 @@ def nova(ctx: click.Context, n_events: int, output: Path, seed: int, workers: in
             out.progress_bar(n_events, label="simulating NOvA") as bar:
         path = write_nova(output, blocks, overwrite=overwrite, on_block=bar.update, provenance={"command": command})
     _report(out, "nova", path, n_events, seed, time.perf_counter() - start)
+
+
+@simulate.command("report")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Folder for report.json and the PNGs (created; files in it are replaced).")
+@click.option("-n", "--events", "n_events", type=click.IntRange(min=100), default=20000, show_default=True,
+              help="MINERvA events to simulate for the figures.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Random seed.")
+@click.option("--beam", type=click.Choice(["le", "me"]), default="le", show_default=True, help="NuMI beam.")
+@click.option("--json", "json_mode", is_flag=True, help="Print the report as JSON instead of a table.")
+@click.pass_context
+def report(ctx: click.Context, out_dir: Path, n_events: int, seed: int, beam: str, json_mode: bool) -> None:
+    """Measure the simulator's physics against its references: report.json and PNG distributions.
+
+    Every figure of the physics audit (kinematics, NOvA cells per plane, proton range in lead,
+    time reference, cross-talk, segment shares, pile-up) with its reference and bounds, and
+    plots of E_nu, y, Q^2, W, the muon, hits per event, segment shares, cells per plane and
+    event times. Exits 1 if a figure lies outside its bounds.
+
+    \b
+    Example:
+      nuclassify simulate report -o physics_report -n 20000
+    """
+    from nuclassify.simulate import physics_report
+
+    out = get_output(ctx, json_mode)
+    result = physics_report(out_dir, n_events=n_events, seed=seed, beam=beam)
+    if out.json_mode:
+        out.json(result)
+    else:
+        for name, fig in result["figures"].items():
+            mark = {True: "ok  ", False: "FAIL", None: "    "}[fig.get("pass")]
+            out.result(f"{mark} {name}: {fig['value']}  ({fig.get('reference', '')})")
+        out.result(f"wrote report.json and {len(result['plots'])} plots to {out_dir}")
+    if result["failed"]:
+        ctx.exit(1)
 
 
 def _report(out, detector: str, path: Path, n_events: int, seed: int, seconds: float) -> None:  # type: ignore[no-untyped-def]

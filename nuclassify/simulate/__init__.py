@@ -10,9 +10,14 @@ from nuclassify.simulate._api import (
     BEAMS,
     MINERVA_BLOCK_SIZE,
     NOVA_BLOCK_SIZE,
+    PILEUP_DEFAULT,
+    SIMULATOR_VERSION,
+    TIME_REFERENCES,
     SimulatedBlocks,
     simulate_minerva,
     simulate_nova,
 )
+from nuclassify.simulate._report import physics_report
 
-__all__ = ["simulate_minerva", "simulate_nova", "SimulatedBlocks", "BEAMS", "MINERVA_BLOCK_SIZE", "NOVA_BLOCK_SIZE"]
+__all__ = ["simulate_minerva", "simulate_nova", "SimulatedBlocks", "BEAMS", "MINERVA_BLOCK_SIZE", "NOVA_BLOCK_SIZE",
+           "SIMULATOR_VERSION", "PILEUP_DEFAULT", "TIME_REFERENCES", "physics_report"]

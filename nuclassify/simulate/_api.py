@@ -21,15 +21,25 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from nuclassify._signals import wait_interruptibly
+from nuclassify.detector import minerva
 from nuclassify.errors import UsageError
 from nuclassify.events import MinervaBlock, NovaBlock
-from nuclassify.simulate._minerva import MinervaConfig, minerva_block
+from nuclassify.simulate._effects import CROSSTALK_FRACTION, DEAD_CHANNEL_FRACTION
+from nuclassify.simulate._minerva import PILEUP_DEFAULT, TIME_REFERENCES, MinervaConfig, minerva_block
 from nuclassify.simulate._nova import NovaConfig, nova_block
+from nuclassify.simulate._vertex import Z_MAX_LIMIT_MM, Z_MAX_MM
 
 __all__ = ["simulate_minerva", "simulate_nova", "SimulatedBlocks", "BEAMS", "MINERVA_BLOCK_SIZE",
-           "NOVA_BLOCK_SIZE"]
+           "NOVA_BLOCK_SIZE", "SIMULATOR_VERSION", "PILEUP_DEFAULT", "TIME_REFERENCES"]
 
 BEAMS = ("le", "me")
+# Version of the simulator's physics, recorded in every simulated file's provenance so files
+# made before and after a physics change can be told apart. 1 (unrecorded): up to issue 13.
+# 2: per-material range tables, NOvA cells without strip sharing, reconstructed time reference,
+# cross-talk, dead channels, fibre attenuation, per-beam pile-up, vertices to 6172.29 mm.
+SIMULATOR_VERSION = 2
+# The first segment-10 z (downstream of T5): a narrower vertex range would leave it empty.
+_Z_MAX_LOWEST_MM = 5857.60
 MINERVA_BLOCK_SIZE = 2500
 NOVA_BLOCK_SIZE = 1000
 _TAG = {"minerva": 1, "nova": 2}
@@ -100,8 +110,14 @@ def _provenance(detector: str, n_events: int, seed: int, block_size: int, **opti
     Values are the normalised ones the generator uses (floats as floats), so two calls that
     make the same events give the same record, e.g. ``gain=1`` and ``gain=1.0``.
     """
-    return {"simulator": f"nuclassify.simulate.simulate_{detector}", "detector": detector,
-            "n_events": int(n_events), "seed": int(seed), "block_size": int(block_size), **options}
+    return {"simulator": f"nuclassify.simulate.simulate_{detector}", "simulator_version": SIMULATOR_VERSION,
+            "detector": detector, "n_events": int(n_events), "seed": int(seed), "block_size": int(block_size),
+            **options}
+
+
+def _last_imaged_z(layout: str) -> float:
+    """z (mm) of the last X plane imaged in ``layout``: vertices further downstream leave no image."""
+    return float(minerva.view_plane_z("x", minerva.image_columns(layout)["x"])[-1])
 
 
 def _quiet_worker() -> None:
@@ -139,21 +155,36 @@ def _run_blocks(job: Callable[[Any], Any], jobs: list[Any], workers: int) -> Ite
         pool.join()
 
 
-def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: float = 0.04,
+def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: float | None = None,
                      backward_fraction: float = 0.06, gain: float = 1.0, noise_rate: float = 2e-4,
-                     layout: str = "2018", block_size: int = MINERVA_BLOCK_SIZE,
+                     layout: str = "2018", crosstalk: float = CROSSTALK_FRACTION,
+                     dead_channels: float = DEAD_CHANNEL_FRACTION, attenuation: float = 1.0,
+                     time_reference: str = "reco", z_max: float = Z_MAX_MM, block_size: int = MINERVA_BLOCK_SIZE,
                      workers: int = 1) -> SimulatedBlocks[MinervaBlock]:
     """Simulate MINERvA neutrino events in the nuclear-target region, block by block.
+
+    Every detector effect is an option that can be turned off (0) or scaled; data/README.md
+    ("Detector effects") gives each default and its source.
 
     Args:
         n_events: number of events (> 0).
         seed: the output is a function of ``seed`` (and the options) only, whatever ``workers``.
         beam: "le" (NuMI low energy, peak near 3 GeV) or "me" (medium energy, near 6 GeV).
-        pileup: fraction of events with a second, overlapping interaction.
+        pileup: fraction of events with a second, overlapping interaction; None takes the
+            beam's own (LE 0.04, ME 0.12: ME spills make about 3x the interactions).
         backward_fraction: fraction of events with a hadron thrown backwards.
         gain: multiplies recorded energies (a mis-calibrated detector for shifted samples).
         noise_rate: probability that an imaged channel fires on noise in an event.
         layout: "2018" (X 127x94, U/V 127x47) or "2016" (X 127x50, U/V 127x25) images.
+        crosstalk: fraction of each channel's photo-electrons that a neighbouring PMT pixel
+            picks up (0 to 0.5; default 0.04).
+        dead_channels: fraction of channels that record nothing (0 to 0.5; a fixed map).
+        attenuation: scale of the WLS-fibre light attenuation, multiplying 1/lambda (0: none).
+        time_reference: "reco" (hit times minus the reconstructed muon-track vertex time, or the
+            earliest energetic cluster's time without a track, as the experiment's files) or
+            "truth" (minus the true interaction time, exactly: version 1's behaviour).
+        z_max: upper z (mm) of the vertices: 6172.29 (the experiment's skimmer default) up to
+            8408.91 (the end of the tracker; the 2017-18 samples set no bound).
         block_size: events per block (fixed: changing it changes the events).
         workers: processes to use (the events do not depend on it, so it is not in provenance).
 
@@ -173,6 +204,8 @@ def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: 
         raise UsageError(f"unknown beam {beam!r} (expected one of {', '.join(BEAMS)})")
     if layout not in ("2018", "2016"):
         raise UsageError(f"unknown layout {layout!r} (expected 2018 or 2016)")
+    if pileup is None:
+        pileup = PILEUP_DEFAULT[beam]
     for name, value in (("pileup", pileup), ("backward_fraction", backward_fraction)):
         if not 0.0 <= value <= 1.0:
             raise UsageError(f"{name} must be between 0 and 1 (received {name}={value})")
@@ -180,12 +213,29 @@ def simulate_minerva(n_events: int, *, seed: int = 0, beam: str = "le", pileup: 
         raise UsageError(f"gain must be positive (received gain={gain})")
     if not 0.0 <= noise_rate <= 0.1:
         raise UsageError(f"noise_rate must be between 0 and 0.1 (received noise_rate={noise_rate})")
-    cfg = MinervaConfig(beam, float(pileup), float(backward_fraction), float(gain), float(noise_rate), layout)
+    for name, value in (("crosstalk", crosstalk), ("dead_channels", dead_channels)):
+        if not 0.0 <= value <= 0.5:
+            raise UsageError(f"{name} must be between 0 and 0.5 (received {name}={value})")
+    if not 0.0 <= attenuation <= 10.0:
+        raise UsageError(f"attenuation must be between 0 and 10 (received attenuation={attenuation})")
+    if layout == "2016" and z_max > _last_imaged_z(layout):
+        raise UsageError(f"z_max must be at most {_last_imaged_z(layout):.2f} mm for the 2016 layout, whose images "
+                         f"end there (received z_max={z_max})")
+    if time_reference not in TIME_REFERENCES:
+        raise UsageError(f"unknown time_reference {time_reference!r} (expected one of {', '.join(TIME_REFERENCES)})")
+    if not _Z_MAX_LOWEST_MM < z_max <= Z_MAX_LIMIT_MM:
+        raise UsageError(f"z_max must be above {_Z_MAX_LOWEST_MM} and at most {Z_MAX_LIMIT_MM} mm "
+                         f"(received z_max={z_max})")
+    cfg = MinervaConfig(beam=beam, pileup=float(pileup), backward_fraction=float(backward_fraction),
+                        gain=float(gain), noise_rate=float(noise_rate), layout=layout, crosstalk=float(crosstalk),
+                        dead_channels=float(dead_channels), attenuation=float(attenuation),
+                        time_reference=time_reference, z_max=float(z_max))
     jobs = [(int(seed), i, min(block_size, n_events - start), cfg)
             for i, start in enumerate(range(0, int(n_events), int(block_size)))]
     provenance = _provenance("minerva", n_events, seed, block_size, beam=cfg.beam, layout=cfg.layout,
                              pileup=cfg.pileup, backward_fraction=cfg.backward_fraction, gain=cfg.gain,
-                             noise_rate=cfg.noise_rate)
+                             noise_rate=cfg.noise_rate, crosstalk=cfg.crosstalk, dead_channels=cfg.dead_channels,
+                             attenuation=cfg.attenuation, time_reference=cfg.time_reference, z_max=cfg.z_max)
     return SimulatedBlocks(_run_blocks(_minerva_job, jobs, int(workers)), provenance)
 
 

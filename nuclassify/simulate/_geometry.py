@@ -37,6 +37,9 @@ class Slabs:
         pitch: strip or cell width (mm); n_cells: strips/cells per plane.
         target_thickness: (6, 5) thickness (mm) of each material in each target (row = number).
         hexagonal: transverse boundary is MINERvA's hexagon (else NOvA's square); half_width (mm).
+        rectangular_cells: NOvA's rectangular cells (a track lights the cells its chord crosses,
+            about one per plane); otherwise MINERvA's triangular strips, where a crossing is
+            shared between two neighbouring strips (see ``_readout.strip_hits``).
     """
 
     lo: np.ndarray
@@ -51,6 +54,7 @@ class Slabs:
     target_thickness: np.ndarray
     hexagonal: bool
     half_width: float
+    rectangular_cells: bool = False
 
     def inside(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """True where (x, y) lies within the active transverse area."""
@@ -122,4 +126,4 @@ def nova_slabs() -> Slabs:
     return Slabs(lo.astype(float), lo + nova.PLANE_PITCH_MM, np.full(len(planes), NOVA_MATERIAL, dtype=np.int8),
                  np.full(len(planes), -1, dtype=np.int8), nova.view_of_plane(planes).astype(np.int8),
                  planes.astype(np.int16), np.array([[1.0, 0.0], [0.0, 1.0]]), nova.CELL_WIDTH_MM, nova.N_CELLS,
-                 np.zeros((6, 5)), False, NOVA_HALF_WIDTH_MM)
+                 np.zeros((6, 5)), False, NOVA_HALF_WIDTH_MM, rectangular_cells=True)

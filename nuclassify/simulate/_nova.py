@@ -76,8 +76,9 @@ def nova_block(rng: np.random.Generator, n: int, cfg: NovaConfig) -> NovaBlock:
     src = hits["src"]
     plane = slabs.column[dep["slab"]].astype(np.int64)[src]
     key = (dep["event"][src] * len(slabs.lo) + plane) * nova.N_CELLS + hits["strip"]
-    key, energy, time, track = merge_pixels(key, hits["energy"], dep["time"][src], (dep["sigma"] == 0)[src])
-    energy, _, kept = digitise(rng, energy, time, track, cfg.gain)
+    key, energy, time, flags = merge_pixels(key, hits["energy"], dep["time"][src],
+                                            (dep["sigma"] == 0)[src].astype(np.uint8))
+    energy, _, kept = digitise(rng, energy, time, flags > 0, cfg.gain)
     q = nova.quantise(energy)
     kept &= q > 0
     key, q = key[kept], q[kept]

@@ -3,13 +3,12 @@
 Every constant here and its source (PDG, NIST PSTAR, Geant4 material tables, ...) is listed in
 data/README.md, section "Physics constants and sources".
 
-Energy loss uses one range table, computed once from the Bethe formula for polystyrene and
-scaled to the muon range table of data/README.md (CSDA ranges from the Bethe formula with PDG
-parameters), as range per unit mass against beta*gamma: every charged
-particle and every material then shares it. A material is reduced to its minimum-ionisation
-stopping power relative to CH, which reproduces the iron ranges of the table within a few %.
-Stepping by range (T -> R(T) - dx -> T) is exact for steps of any size, so a particle can
-cross a whole plane or a passive target in one vectorised step.
+Energy loss uses one CSDA range table per material, integrated from the Bethe formula with that
+material's Z/A, mean excitation energy and density-effect parameters (PDG), as range per unit
+mass against beta*gamma, which every charged particle shares. (Version 1 used one polystyrene
+table and a constant stopping-power ratio per material, which made protons in lead 17-20%
+short.) Stepping by range (T -> R_mat(T) - dx -> T) is exact for steps of any size, so a
+particle can cross a whole plane or a passive target in one vectorised step.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import numpy as np
 __all__ = [
     "MASS_MEV", "MU", "PI", "P", "E", "GAMMA", "N", "PI0", "MICHEL", "TRACK_KINDS",
     "Material", "MATERIALS", "range_g_cm2", "kinetic_from_range", "highland_theta0",
-    "moyal", "CH_RANGE_DENSITY",
+    "moyal", "CH_RANGE_DENSITY", "bethe_dedx",
 ]
 
 ME = 0.51099895
@@ -43,7 +42,7 @@ class Material:
         self.density = density  # g/cm^3
         self.x0_g = x0_g  # radiation length, g/cm^2
         self.lambda_g = lambda_g  # nuclear interaction length (PDG), used for pions and protons, g/cm^2
-        self.stopping = stopping  # min. ionisation stopping power relative to polystyrene (per g/cm^2)
+        self.stopping = stopping  # min. ionisation stopping power relative to polystyrene (documentation only)
         self.visible = visible  # fraction of the deposit that is seen (0 for passive material)
         self.moliere_mm = moliere_mm
 
@@ -67,56 +66,106 @@ MAT_STOPPING = np.array([m.stopping for m in MATERIALS])
 MAT_VISIBLE = np.array([m.visible for m in MATERIALS])
 MAT_MOLIERE = np.array([m.moliere_mm for m in MATERIALS])
 
-# The muon range table (cm of CH; data/README.md, "Physics constants and sources") is read at
-# vinyltoluene density.
+# The muon range table of data/README.md (cm of CH) is quoted at vinyltoluene density.
 CH_RANGE_DENSITY = 1.032
-_TABLE_P_GEV = np.array([0.5, 1.0, 2.0, 5.0])
-_TABLE_RANGE_CM = np.array([176.0, 411.0, 860.0, 2128.0])
+
+# Bethe-Bloch inputs per material, in MATERIALS order: Z/A, mean excitation energy I (eV), and
+# the Sternheimer density-effect parameters (C-bar, x0, x1, a, k) of the PDG "Atomic and
+# Nuclear Properties" tables (R. M. Sternheimer, M. J. Berger, S. M. Seltzer, At. Data Nucl.
+# Data Tables 30 (1984) 261). Polystyrene stands for the MINERvA planes and NOvA's cells.
+_BETHE_PARAMETERS = np.array([
+    # Z/A,   I eV,  C-bar,   x0,      x1,     a,       k
+    [0.53768, 68.7, 3.2999, 0.1647, 2.5031, 0.16454, 3.2224],   # CH: polystyrene
+    [0.49955, 78.0, 2.9925, -0.0351, 2.4860, 0.20240, 3.0036],  # C: carbon (amorphous)
+    [0.46557, 286.0, 4.2911, -0.0012, 3.1531, 0.14680, 2.9632],  # Fe
+    [0.39575, 823.0, 6.2018, 0.3776, 3.8073, 0.09359, 3.1608],   # Pb
+    [0.55509, 75.0, 3.5017, 0.2400, 2.8004, 0.09116, 3.4773],    # H2O
+    [0.53768, 68.7, 3.2999, 0.1647, 2.5031, 0.16454, 3.2224],   # NOvA cell mixture: as CH
+])
+_K_BETHE = 0.307075  # MeV cm^2 / mol (PDG)
+_N_GRID = 1024
+_LOG_BG_LO, _LOG_BG_HI = np.log(0.02), np.log(2.0e4)
+_BG_JOIN = 0.1  # below this beta*gamma, Bethe fails in heavy materials: Bragg-Kleeman continuation
 
 
-def _bethe_polystyrene(beta_gamma: np.ndarray) -> np.ndarray:
-    """Mean dE/dx (MeV cm^2/g) of a muon in polystyrene, with the high-energy density effect."""
-    bg2 = beta_gamma**2
+def bethe_dedx(beta_gamma: np.ndarray, material: int, mass_mev: float = MASS_MUON) -> np.ndarray:
+    """Mean ionisation dE/dx (MeV cm^2/g) of a singly charged particle in ``material`` (PDG eq. 34.5).
+
+    With the full Tmax and the Sternheimer density-effect correction; no shell or Barkas terms
+    (they matter below a few MeV for protons, where the range is continued by a power law).
+    """
+    z_over_a, ionisation_ev, c_bar, x0, x1, a, k = _BETHE_PARAMETERS[material]
+    bg = np.asarray(beta_gamma, dtype=np.float64)
+    bg2 = bg * bg
     beta2 = bg2 / (1.0 + bg2)
     gamma = np.sqrt(1.0 + bg2)
-    z_over_a, ionisation, plasma = 0.53768, 68.7e-6, 21.75e-6
-    ratio = ME / MASS_MUON
+    ratio = ME / mass_mev
     t_max = 2 * ME * bg2 / (1 + 2 * gamma * ratio + ratio**2)
-    half_delta = np.maximum(0.0, np.log(plasma / ionisation) + np.log(beta_gamma) - 0.5)
+    ionisation = ionisation_ev * 1e-6
+    x = np.log10(np.maximum(bg, 1e-12))
+    two_ln10 = 2 * np.log(10.0)
+    delta = np.where(x >= x1, two_ln10 * x - c_bar,
+                     np.where(x >= x0, two_ln10 * x - c_bar + a * np.maximum(x1 - x, 0.0) ** k, 0.0))
     log_term = 0.5 * np.log(2 * ME * bg2 * t_max / ionisation**2)
-    return 0.307075 * z_over_a / beta2 * (log_term - beta2 - half_delta)
+    return _K_BETHE * z_over_a / beta2 * (log_term - beta2 - 0.5 * delta)
 
 
-def _build_range_table() -> tuple[np.ndarray, np.ndarray]:
-    """log(beta*gamma) grid and log(range / mass) in g cm^-2 MeV^-1, calibrated to the muon range table."""
-    log_bg = np.linspace(np.log(0.03), np.log(2.0e4), 1200)
+def _build_range_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CSDA range tables, one row per material: log(range / M) (g cm^-2 MeV^-1) on a uniform log(bg) grid.
+
+    Range per unit mass against beta*gamma is the same for every particle mass (up to the small
+    mass dependence of Tmax, evaluated for a muon). Integrated from the Bethe formula above
+    _BG_JOIN; below it the range follows the Bragg-Kleeman rule R ~ T^1.75, matched to the
+    Bethe stopping power at the join (less than 1% of the range of a 100 MeV proton in Pb).
+    Also the inverse: log(bg) on a uniform log(range / M) grid, so both look-ups are a gather.
+    """
+    log_bg = np.linspace(_LOG_BG_LO, _LOG_BG_HI, _N_GRID)
     bg = np.exp(log_bg)
-    # dT = M * d(gamma) = M * bg / gamma * d(bg); integrate dT / (dE/dx) per unit mass.
-    dedx = np.maximum(_bethe_polystyrene(bg), 1e-3)
-    integrand = bg / np.sqrt(1 + bg**2) / dedx * bg  # d(range/M)/d(log bg)
-    r = np.concatenate([[0.0], np.cumsum(0.5 * (integrand[1:] + integrand[:-1]) * np.diff(log_bg))])
-    r += integrand[0] * 0.5  # range below the first grid point (dE/dx ~ 1/beta^2 there)
-    bg_table = _TABLE_P_GEV * 1000.0 / MASS_MUON
-    predicted = np.interp(np.log(bg_table), log_bg, r) * MASS_MUON
-    scale = np.exp(np.mean(np.log(_TABLE_RANGE_CM * CH_RANGE_DENSITY / predicted)))
-    return log_bg, np.log(r * scale)
+    tables = np.empty((len(MATERIALS), _N_GRID))
+    for m in range(len(MATERIALS)):
+        fine = np.linspace(np.log(_BG_JOIN), _LOG_BG_HI, 8 * _N_GRID)
+        fbg = np.exp(fine)
+        dedx = bethe_dedx(fbg, m)
+        # d(T/M)/d(log bg) = bg^2 / gamma; range per mass grows by that over dE/dx.
+        integrand = fbg * fbg / np.sqrt(1 + fbg * fbg) / dedx
+        t_join = np.sqrt(1 + _BG_JOIN**2) - 1.0  # T/M at the join
+        r_join = t_join / (1.75 * bethe_dedx(np.array([_BG_JOIN]), m)[0])
+        r = r_join + np.concatenate([[0.0], np.cumsum(0.5 * (integrand[1:] + integrand[:-1]) * np.diff(fine))])
+        low = log_bg < np.log(_BG_JOIN)
+        tables[m, ~low] = np.interp(log_bg[~low], fine, np.log(r))
+        t_over_m = np.sqrt(1 + bg[low] ** 2) - 1.0
+        tables[m, low] = np.log(r_join) + 1.75 * np.log(t_over_m / t_join)
+    log_r = np.linspace(tables.min(), tables.max(), _N_GRID)
+    inverse = np.stack([np.interp(log_r, tables[m], log_bg) for m in range(len(MATERIALS))])
+    return tables, log_r, inverse, log_bg
 
 
-_LOG_BG, _LOG_R_PER_M = _build_range_table()
+_LOG_R_TABLE, _LOG_R_GRID, _LOG_BG_OF_R, _LOG_BG_GRID = _build_range_tables()
+_R_FLAT = _LOG_R_TABLE.ravel()
+_BG_FLAT = _LOG_BG_OF_R.ravel()
 
 
-def range_g_cm2(kinetic_mev: np.ndarray, mass_mev: np.ndarray) -> np.ndarray:
-    """CSDA range (g/cm^2 of CH-equivalent) of a particle of kinetic energy T and mass M."""
+def _lerp(x: np.ndarray, lo: float, hi: float, flat: np.ndarray, row: np.ndarray | int) -> np.ndarray:
+    """Linear interpolation on a uniform grid [lo, hi] of _N_GRID points, in table ``row`` (vectorised)."""
+    u = np.clip((x - lo) * ((_N_GRID - 1) / (hi - lo)), 0.0, _N_GRID - 1.000001)
+    i = u.astype(np.int64)
+    f = u - i
+    idx = np.asarray(row, dtype=np.int64) * _N_GRID + i
+    return flat[idx] * (1.0 - f) + flat[idx + 1] * f
+
+
+def range_g_cm2(kinetic_mev: np.ndarray, mass_mev: np.ndarray, material: np.ndarray | int = 0) -> np.ndarray:
+    """CSDA range (g/cm^2 of ``material``, a MATERIALS index) of a particle of kinetic energy T and mass M."""
     t = np.maximum(kinetic_mev, 1e-6)
-    bg = np.sqrt(t * (t + 2 * mass_mev)) / mass_mev
-    return mass_mev * np.exp(np.interp(np.log(bg), _LOG_BG, _LOG_R_PER_M))
+    log_bg = 0.5 * np.log(t * (t + 2 * mass_mev)) - np.log(mass_mev)
+    return mass_mev * np.exp(_lerp(log_bg, _LOG_BG_GRID[0], _LOG_BG_GRID[-1], _R_FLAT, material))
 
 
-def kinetic_from_range(range_g: np.ndarray, mass_mev: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`range_g_cm2`: kinetic energy (MeV) of a particle with this range."""
-    r = np.maximum(range_g, 1e-12) / mass_mev
-    bg = np.exp(np.interp(np.log(r), _LOG_R_PER_M, _LOG_BG))
-    return mass_mev * (np.sqrt(1 + bg**2) - 1)
+def kinetic_from_range(range_g: np.ndarray, mass_mev: np.ndarray, material: np.ndarray | int = 0) -> np.ndarray:
+    """Inverse of :func:`range_g_cm2`: kinetic energy (MeV) of a particle with this range in ``material``."""
+    log_r = np.log(np.maximum(range_g, 1e-12) / mass_mev)
+    bg = np.exp(_lerp(log_r, _LOG_R_GRID[0], _LOG_R_GRID[-1], _BG_FLAT, material))
+    return mass_mev * (np.sqrt(1 + bg * bg) - 1)
 
 
 def highland_theta0(kinetic_mev: np.ndarray, mass_mev: np.ndarray, x_over_x0: np.ndarray) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Readout: deposits -> strip (cell) hits -> deduplicated, fluctuated, noisy pixels.
 
-A crossing deposits into every strip its chord spans, shared by overlap; a deposit is widened
-by half a pitch either side, which shares a straight crossing between two neighbouring strips
-as MINERvA's triangular strips do. Shower deposits are split into a few sub-deposits spread by
+A crossing deposits into every strip its chord spans, shared by overlap. For MINERvA's
+triangular strips a track deposit is widened by half a pitch either side, which shares a
+straight crossing between two neighbouring strips as the interleaved triangles do; NOvA's
+rectangular cells get no widening (version 1 widened them too: 2.05 cells per plane for a muon
+instead of about 1). Shower deposits are split into a few sub-deposits spread by
 a Gaussian of the shower's width. Pixels are then merged (energies summed, earliest time kept)
 and given Landau (Moyal) fluctuations, photo-statistics and time resolution.
 """
@@ -14,7 +16,8 @@ import numpy as np
 from nuclassify.simulate._geometry import Slabs
 from nuclassify.simulate._physics import moyal
 
-__all__ = ["strip_hits", "merge_pixels", "digitise", "PE_PER_MEV", "TIME_RESOLUTION_NS"]
+__all__ = ["strip_hits", "merge_pixels", "digitise", "photoelectrons", "smear_time", "PE_PER_MEV",
+           "TIME_RESOLUTION_NS", "GATE_NS"]
 
 PE_PER_MEV = 6.5
 TIME_RESOLUTION_NS = 3.4
@@ -35,7 +38,9 @@ def strip_hits(rng: np.random.Generator, dep: dict[str, np.ndarray], slabs: Slab
     c1 = cos * dep["x1"] + sin * dep["y1"]
     src = np.arange(len(energy))
     shower = sigma > 0
-    half = np.full(len(energy), 0.5 * slabs.pitch)
+    # Triangular strips share a straight crossing between neighbours (widen by half a pitch);
+    # rectangular cells do not (NOvA: a track lights the cells its chord actually crosses).
+    half = np.full(len(energy), 0.0 if slabs.rectangular_cells else 0.5 * slabs.pitch)
     if shower.any():
         # Split each shower deposit into a few sub-deposits scattered about the axis; only the
         # offset along this view's measuring direction matters. Being spread already, a
@@ -72,16 +77,33 @@ def strip_hits(rng: np.random.Generator, dep: dict[str, np.ndarray], slabs: Slab
 
 
 def merge_pixels(key: np.ndarray, energy: np.ndarray, time: np.ndarray,
-                 track: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge hits sharing a key: (unique keys, summed energy, earliest time, any-track flag)."""
+                 flags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge hits sharing a key: (unique keys, summed energy, earliest time, OR of the flag bits).
+
+    ``flags`` are small bit masks (``_effects.TRACK``, ``MUON``, ...), so a merged pixel says
+    whether any of its pieces came from a track, the muon, cross-talk or noise.
+    """
     # Keys fit 32 bits for any block (checked by the caller), and sort faster that way.
     order = np.argsort(key.astype(np.int32) if key.size and key.max() < 2**31 else key)
     ks = key[order]
     if len(ks) == 0:
-        return ks, energy[:0], time[:0], track[:0]
+        return ks, energy[:0], time[:0], flags[:0]
     starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
     return (ks[starts], np.add.reduceat(energy[order], starts), np.minimum.reduceat(time[order], starts),
-            np.maximum.reduceat(track[order].astype(np.int8), starts).astype(bool))
+            np.bitwise_or.reduceat(flags[order], starts))
+
+
+def photoelectrons(rng: np.random.Generator, energy: np.ndarray, track: np.ndarray,
+                   light: float = PE_PER_MEV) -> np.ndarray:
+    """Photo-electrons of merged pixels: Landau (Moyal) fluctuation of track pixels, then Poisson."""
+    e = energy.copy()
+    e[track] *= moyal(rng, int(track.sum()))
+    return rng.poisson(e * light)
+
+
+def smear_time(rng: np.random.Generator, time: np.ndarray) -> np.ndarray:
+    """Measured hit times: the true time plus the per-hit resolution, cut to the readout gate."""
+    return np.clip(time + rng.normal(0.0, TIME_RESOLUTION_NS, len(time)), -GATE_NS, GATE_NS)
 
 
 def digitise(rng: np.random.Generator, energy: np.ndarray, time: np.ndarray, track: np.ndarray,
@@ -90,10 +112,5 @@ def digitise(rng: np.random.Generator, energy: np.ndarray, time: np.ndarray, tra
 
     Returns (recorded energy MeV, time ns, kept mask): pixels with no photo-electron are dropped.
     """
-    e = energy.copy()
-    e[track] *= moyal(rng, int(track.sum()))
-    pe = rng.poisson(e * PE_PER_MEV)
-    kept = pe > 0
-    recorded = pe / PE_PER_MEV * gain
-    t = np.clip(time + rng.normal(0.0, TIME_RESOLUTION_NS, len(time)), -GATE_NS, GATE_NS)
-    return recorded, t, kept
+    pe = photoelectrons(rng, energy, track)
+    return pe / PE_PER_MEV * gain, smear_time(rng, time), pe > 0

@@ -1,12 +1,13 @@
 """Vectorised transport: every particle of a block crosses one slab per step, all together.
 
-Tracks (muons, charged pions, protons, Michel electrons) lose energy by range tables, scatter
-(Highland), and pions and protons may interact hadronically and make secondaries; muons and
-positive pions that stop leave a delayed Michel electron. Electrons and photons develop a
-gamma-function shower along their axis (GFlash parameters), photons after an exponential
-conversion depth of mean 9/7 X0. Passive slabs absorb energy but record nothing. The result
-is a table of deposits (event, slab, entry/exit point, visible MeV, time, shower width) and
-the secondaries, which the caller feeds back in as the next generation.
+Tracks (muons, charged pions, protons, Michel electrons) lose energy by each material's own
+range table (``_physics.range_g_cm2``), scatter (Highland), and pions and protons may interact
+hadronically and make secondaries; muons and positive pions that stop leave a delayed Michel
+electron. Electrons and photons develop a gamma-function shower along their axis (GFlash
+parameters), photons after an exponential conversion depth of mean 9/7 X0. Passive slabs absorb
+energy but record nothing. The result is a table of deposits (event, slab, entry/exit point,
+visible MeV, time, shower width, kind of the depositing particle) and the secondaries, which the
+caller feeds back in as the next generation.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class _Recorder:
     def __init__(self, slabs: Slabs) -> None:
         self.slabs = slabs
         self.cols: dict[str, list[np.ndarray]] = {f: [] for f in ("event", "slab", "x0", "y0", "x1", "y1", "energy",
-                                                                  "time", "sigma")}
+                                                                  "time", "sigma", "kind")}
         self.spawn: list[Particles] = []
 
     def add(self, keep: np.ndarray, **values: np.ndarray) -> None:
@@ -116,6 +117,7 @@ class _Recorder:
         dep = {f: (np.concatenate(v) if v else np.zeros(0)) for f, v in self.cols.items()}
         dep["event"] = dep["event"].astype(np.int64)
         dep["slab"] = dep["slab"].astype(np.int64)
+        dep["kind"] = dep["kind"].astype(np.int8)
         return dep, (Particles.concatenate(self.spawn) if self.spawn else _empty())
 
 
@@ -123,27 +125,26 @@ def _tracks(rng: np.random.Generator, s: _State, slabs: Slabs, rec: _Recorder) -
     """Range stepping, Highland scattering, hadronic interactions and decays at rest."""
     n_slabs = len(slabs.lo)
     s.keep((s.k >= 0) & (s.k < n_slabs) & (s.t > 0.5))
-    # Carry the residual range (g/cm^2, CH-equivalent): one table look-up per step instead of two.
     s.__dict__["mass"] = ph.MASS_MEV[s.kind]
-    s.__dict__["r"] = ph.range_g_cm2(s.t, s.mass)
-    s._names += ["mass", "r"]
+    s._names += ["mass"]
     for _ in range(n_slabs + 1):  # each slab is crossed at most once
         if len(s) == 0:
             break
         gap, x_in, y_in, _, length, inside, mat, grams = _geometry_step(s, slabs)
-        r = s.r
-        dr = grams * ph.MAT_STOPPING[mat]
-        r_new = r - dr
+        # Range stepping in this slab's own material (T -> R_mat(T) - grams -> T): exact for any
+        # step size, with each material's own Bethe range table.
+        r = ph.range_g_cm2(s.t, s.mass, mat)
+        r_new = r - grams
         stop = r_new <= 0
-        t_new = np.where(stop, 0.0, ph.kinetic_from_range(r_new, s.mass))
-        travelled = np.where(stop, length * r / np.maximum(dr, 1e-12), length)
+        t_new = np.where(stop, 0.0, ph.kinetic_from_range(r_new, s.mass, mat))
+        travelled = np.where(stop, length * r / np.maximum(grams, 1e-12), length)
         x_out = x_in + s.dx * travelled
         y_out = y_in + s.dy * travelled
         visible = (s.t - t_new) * ph.MAT_VISIBLE[mat]
         t_exit = s.time + (gap + travelled) / C_MM_PER_NS
         keep = inside & (visible > 0.01) & (slabs.view[s.k] >= 0)
         rec.add(keep, event=s.ev, slab=s.k, x0=x_in, y0=y_in, x1=x_out, y1=y_out, energy=visible,
-                time=s.time + (gap + 0.5 * travelled) / C_MM_PER_NS, sigma=np.zeros(len(s)))
+                time=s.time + (gap + 0.5 * travelled) / C_MM_PER_NS, sigma=np.zeros(len(s)), kind=s.kind)
         # Hadronic interactions of pions and protons.
         hadron = ((s.kind == ph.PI) | (s.kind == ph.P)) & ~stop & inside
         interacts = hadron & (rng.random(len(s)) < 1.0 - np.exp(-grams / ph.MAT_LAMBDA[mat]))
@@ -168,7 +169,6 @@ def _tracks(rng: np.random.Generator, s: _State, slabs: Slabs, rec: _Recorder) -
         s.x, s.y = x_out, y_out
         s.dx, s.dy, s.dz = dx * norm, dy * norm, dz * norm
         s.t = t_new
-        s.r = r_new
         s.time = t_exit
         s.k = s.k + s.step
         s.keep(~stop & ~interacts & inside & (s.k >= 0) & (s.k < n_slabs) & (t_new > 0.5))
@@ -196,7 +196,7 @@ def _showers(rng: np.random.Generator, s: _State, slabs: Slabs, rec: _Recorder) 
         sigma = ph.MAT_MOLIERE[mat] * np.clip(0.25 + 0.1 * np.maximum(s.depth, 0.0), 0.25, 0.8)
         keep = inside & (visible > 0.05) & (slabs.view[s.k] >= 0)
         rec.add(keep, event=s.ev, slab=s.k, x0=x_in, y0=y_in, x1=x_out, y1=y_out, energy=visible,
-                time=s.time + (gap + 0.5 * length) / C_MM_PER_NS, sigma=sigma)
+                time=s.time + (gap + 0.5 * length) / C_MM_PER_NS, sigma=sigma, kind=s.kind)
         s.z = s.z + s.dz * (gap + length)
         s.x, s.y = x_out, y_out
         s.time = s.time + (gap + length) / C_MM_PER_NS

@@ -1,6 +1,7 @@
 """MINERvA vertex placement in proportion to mass: scintillator planes, passive targets, water.
 
-The nuclear-target region (first plane to the start of the tracker) is cut into components:
+The vertex region (first plane to ``z_max``, by default the experiment's skimmer bound of
+6172.29 mm, a few modules into the tracker) is cut into components:
 each scintillator plane (1.9872 g/cm^2) and each material piece of each target (density x
 thickness x the fraction of the fiducial hexagon it covers). A component is drawn by its mass,
 then a point inside it: uniform over its part of the fiducial hexagon and through its depth.
@@ -16,14 +17,19 @@ from nuclassify.detector import minerva
 from nuclassify.simulate import _physics as ph
 from nuclassify.simulate._geometry import minerva_slabs, target_pieces
 
-__all__ = ["sample_vertices", "component_masses", "NUCLEUS_A", "NUCLEUS_Z"]
+__all__ = ["sample_vertices", "component_masses", "NUCLEUS_A", "NUCLEUS_Z", "Z_MIN_MM", "Z_MAX_MM", "Z_MAX_LIMIT_MM"]
 
 PLANE_AREAL_G_CM2 = 1.9872
 # Scintillator counts as carbon for the nucleus (88% C by mass); then C, Fe, Pb, H2O (oxygen).
 NUCLEUS_A = np.array([12.0, 12.0, 56.0, 207.0, 16.0])
 NUCLEUS_Z = np.array([6, 6, 26, 82, 8])
 Z_MIN_MM = 4280.0
-Z_MAX_MM = minerva.TRACKER_START_Z_MM
+# Default upper z of the vertices: the MINERvA HDF5 skimmer's default bound (module 31),
+# github MNVML/root2hdf5proj app/skimsplit_root2hdf5_nukecc_hadmultkine.cxx. Version 1 stopped at
+# the tracker front (5991.29 mm), which left the "downstream of T5" segment under-filled.
+Z_MAX_MM = 6172.29
+# The widest range offered: the end of the tracker (TargetUtils; the 2017-18 skims set no bound).
+Z_MAX_LIMIT_MM = 8408.91
 
 
 def _hexagon_points(rng: np.random.Generator, n: int, apothem: float) -> tuple[np.ndarray, np.ndarray]:
@@ -51,8 +57,10 @@ def component_masses(z_min: float = Z_MIN_MM, z_max: float = Z_MAX_MM) -> dict[s
     gx, gy = _hexagon_points(grid, 200_000, minerva.FIDUCIAL_APOTHEM_MM)
     rows = []
     for k in np.nonzero(slabs.material == 0)[0]:
-        if z_min <= slabs.lo[k] and slabs.hi[k] <= z_max + 10.0:
-            rows.append((0, slabs.lo[k], slabs.hi[k], -1, 0, PLANE_AREAL_G_CM2))
+        lo, hi = slabs.lo[k], slabs.hi[k]
+        if z_min <= lo < z_max:  # a plane cut by z_max keeps the part upstream of it, and its mass share
+            top = min(hi, z_max)
+            rows.append((0, lo, top, -1, 0, PLANE_AREAL_G_CM2 * (top - lo) / (hi - lo)))
     for t in minerva.TARGETS:
         codes = minerva.material_code_at(np.full(len(gx), t.number), gx, gy)
         for mat in np.nonzero(thickness[t.number])[0]:
