@@ -16,8 +16,8 @@
 Candidates train on the CPU with the TensorFlow backend through ``training.fit``, exactly as
 ``nuclassify evolve`` trains them. Curves are drawn to ``bench_out/evolve_vs_random_*.png``.
 
-Usage: python benchmarks/bench_evolve.py [--seeds 5] [--budget 12] [--minerva-budget 8]
-       [--minerva-events 800] [--full] [--skip-digits] [--skip-minerva] [--skip-tuner]
+Usage: python benchmarks/bench_evolve.py [--seeds 5] [--budget 24] [--minerva-budget 16]
+       [--minerva-events 2000] [--full] [--skip-digits] [--skip-minerva] [--skip-tuner]
        [--out bench_out]
 """
 
@@ -150,10 +150,11 @@ def against_keras_tuner(train: Path, valid: Path, folder: Path, full: bool) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--budget", type=int, default=12, help="candidates per digits search")
+    parser.add_argument("--budget", type=int, default=24, help="candidates per digits search")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per digits candidate")
-    parser.add_argument("--minerva-budget", type=int, default=8)
-    parser.add_argument("--minerva-events", type=int, default=800)
+    parser.add_argument("--minerva-budget", type=int, default=16)
+    parser.add_argument("--minerva-events", type=int, default=2000)
+    parser.add_argument("--minerva-epochs", type=int, default=2)
     parser.add_argument("--skip-digits", action="store_true", help="no digits evolution-vs-random runs")
     parser.add_argument("--skip-minerva", action="store_true")
     parser.add_argument("--skip-tuner", action="store_true")
@@ -170,7 +171,7 @@ def main() -> None:
         if not args.skip_minerva:
             minerva = write_minerva(folder, args.minerva_events)
             compare("minerva", minerva, folder, args.seeds, args.minerva_budget, out / "evolve_vs_random_minerva.png",
-                    epochs=1, valid_fraction=0.2)
+                    epochs=args.minerva_epochs, valid_fraction=0.2)
         if not args.skip_tuner:
             against_keras_tuner(train, valid, folder, args.full)
 

@@ -15,6 +15,7 @@ __all__ = [
     "SpecError",
     "UsageError",
     "RunDirError",
+    "OutputError",
     "TrainingError",
     "TrainingDivergedError",
     "TrainingInterrupted",
@@ -51,6 +52,18 @@ class UsageError(NuclassifyError):
 
 class RunDirError(NuclassifyError):
     """A run directory is missing, incomplete, or holds another run."""
+
+
+class OutputError(NuclassifyError):
+    """A file or folder could not be written: disk full, file-size limit, quota, read-only, no permission, I/O error.
+
+    Not the user's input at fault but the place it goes, so it has its own exit status: 74 is
+    ``EX_IOERR`` of BSD ``sysexits.h``, which lets a batch script tell "retry elsewhere" from a
+    usage error (2). The message names the path and the reason; whatever was being written was
+    removed, and nothing that existed before was changed.
+    """
+
+    exit_code = 74
 
 
 class TrainingError(NuclassifyError):

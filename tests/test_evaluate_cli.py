@@ -135,3 +135,15 @@ def test_bad_run_dirs_give_one_clear_line(files):
 def test_compare_needs_two_models(files):
     r = _run(["evaluate", "--compare", "trackfit", "--data", str(files["data"])])
     assert r.exit_code != 0 and "at least two" in str(r.exception)
+
+
+def test_the_classical_methods_are_compared_by_name_without_keras(files):
+    """trackfit, hough (the method it refines) and trackreco (Kalman + adaptive vertex) by name."""
+    r = _run(["evaluate", "--compare", "trackfit", "hough", "trackreco", "--data", str(files["data"]), "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {row["model"]: row for row in json.loads(r.stdout)["models"]}
+    assert set(rows) == {"trackfit", "hough", "trackreco"}
+    assert all(0.5 <= row["accuracy"] <= 1.0 for row in rows.values())  # straight tracks: each finds most
+    from nuclassify.evaluation import uses_keras
+
+    assert not any(uses_keras(name) for name in ("trackfit", "HOUGH", "trackreco"))

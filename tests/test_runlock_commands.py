@@ -61,7 +61,8 @@ def test_second_trainer_is_refused_the_first_finishes_and_a_reader_is_served(tin
     spec_path = tmp_path / "tiny.json"
     spec_path.write_text(json.dumps(tiny_spec))
     first = subprocess.Popen([sys.executable, "-c", SLOW_TRAINER, str(spec_path), str(tiny_minerva), str(run_dir),
-                              str(marker), str(hold)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              str(marker), str(hold)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
     try:
         _wait_for(marker, first)
         spec_before = (run_dir / "spec.json").read_bytes()

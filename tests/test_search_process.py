@@ -32,13 +32,14 @@ def _rows(run_dir):
 
 def test_crash_timeout_invalid_spec_and_nan_are_failures_with_reasons(tmp_path):
     script = {"1": "crash", "2": "hang", "3": "invalid", "4": "nan"}
-    result = run_search(tmp_path, _config(8, script=script), ProcessExecutor(2, timeout=1.5, gpus=[]))
+    # the timeout leaves a loaded machine time for the candidates that should finish (it once failed at 1.5 s)
+    result = run_search(tmp_path, _config(8, script=script), ProcessExecutor(2, timeout=5.0, gpus=[]))
     assert result.stopped == "budget"
     rows = _rows(tmp_path)
     assert [int(r["id"]) for r in rows] == list(range(8))  # exactly one row per candidate
     reasons = {int(r["id"]): r["reason"] for r in rows if r["status"] == "failed"}
     assert reasons[1].startswith("crash: killed by SIGKILL")
-    assert reasons[2].startswith("timeout: still running after 1.5 s")
+    assert reasons[2].startswith("timeout: still running after 5 s")
     assert reasons[3].startswith("invalid spec: column image layer 1 (conv)")
     assert reasons[4] == "nan: val_accuracy = nan"
     assert sorted(reasons) == [1, 2, 3, 4] and result.finished == 4
@@ -106,3 +107,19 @@ def test_each_worker_gets_its_gpu(tmp_path, monkeypatch):
                           trainer="nuclassify.search._trainers:device", population=2, tournament=1)
     result = run_search(tmp_path, config, ProcessExecutor(1, gpus=["3"], prestart=False))
     assert [c.objectives["cuda_visible_device"] for c in result.candidates] == [3.0, 3.0]
+
+
+def test_a_full_disk_stops_the_search_and_resume_trains_that_candidate_again(tmp_path):
+    """A candidate that cannot write its files did not fail as a network: no result is recorded,
+    the search stops with the disk's message, and --resume trains it again."""
+    from nuclassify.errors import OutputError
+    from nuclassify.search._executors import SerialExecutor
+
+    config = _config(5, script={"2": "disk-full-once"}, sleep=0.0)
+    with pytest.raises(OutputError, match="candidate 2 could not write its files: .*no space left on device"):
+        run_search(tmp_path, config, SerialExecutor())
+    records = read_journal(tmp_path / "journal.jsonl")[0]
+    assert not [r for r in records if r.get("id") == 2 and r["kind"] in ("finished", "failed")]
+    result = run_search(tmp_path, config, SerialExecutor(), resume=True)
+    assert result.stopped == "budget" and result.finished == 5
+    assert sorted(int(r["id"]) for r in _rows(tmp_path) if r["status"] == "finished") == [0, 1, 2, 3, 4]

@@ -91,11 +91,15 @@ def test_probabilities_sum_to_one_and_peak_at_segment():
     assert np.allclose(p[4], 1 / 11)
 
 
-def test_empty_event_gives_uniform_probabilities():
+def test_empty_event_gives_the_prior_or_uniform_probabilities():
+    from nuclassify.evaluation.trackfit import HoughFit
+
     views = tuple(np.zeros((2,) + SHAPES[v], np.float32) for v in "xuv")
     result = _tf().predict(views)
     assert np.all(np.isnan(result.z))
-    assert np.allclose(result.probabilities, 1 / 11)
+    assert np.allclose(result.probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert np.all(np.argmax(result.probabilities, axis=1) == result.segment)
+    assert np.allclose(HoughFit(("x", "u", "v"), SHAPES).predict(views).probabilities, 1 / 11)
 
 
 def test_rejects_non_minerva_views():
@@ -162,3 +166,39 @@ def test_trackfit_on_simulated_events_beats_first_hit(tmp_path):
     assert accuracy >= 0.75
     assert accuracy >= naive + 0.15
     assert np.allclose(result.probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_empty_event_is_called_in_the_heaviest_segment_and_hough_keeps_the_old_call():
+    """trackfit calls an event with nothing clean in segment 8 (the water target and its
+    scintillator, the most mass); the old baseline (hough) keeps the uniform argmax, segment 0."""
+    from nuclassify.evaluation.trackfit import HoughFit
+
+    views = tuple(np.zeros((2,) + SHAPES[v], np.float32) for v in "xuv")
+    assert list(_tf().predict(views).segment) == [8, 8]
+    assert list(HoughFit(("x", "u", "v"), SHAPES).predict(views).segment) == [0, 0]
+    assert HoughFit.name == "hough" and TrackFit.name == "trackfit"
+
+
+def test_trackfit_reports_z_sigma_and_views_voting():
+    rng = np.random.default_rng(4)
+    pz, _, _ = minerva.planes()
+    target = minerva.TARGETS[1].z_center_mm
+    result = _tf().predict(straight_track_events(np.array([pz[34] - 5.0, target]), rng))
+    cols = result.columns()
+    assert set(cols) == {"z_sigma", "n_tracks"}
+    # Three views' main tracks vote; a scintillator vertex is placed within a plane pitch
+    # (23 mm / sqrt(12) = 6.6 mm), a target vertex within the target (25.75 mm / sqrt(12) = 7.4 mm).
+    assert list(cols["n_tracks"]) == [3, 3]
+    assert cols["z_sigma"][0] == pytest.approx(6.64, abs=0.01)
+    assert cols["z_sigma"][1] == pytest.approx(7.43, abs=0.01)
+
+
+def test_a_views_first_hit_allows_the_vertex_back_to_its_previous_plane():
+    """U and V planes come every fourth plane (NIM A 743 (2014) 130): a U track starting at plane
+    44 (behind target 5) allows a vertex as far back as plane 41, the first plane after U plane 40."""
+    from nuclassify.evaluation.trackfit._refined import _earliest_z
+
+    pz = minerva.PLANE_Z_MM
+    assert minerva.PLANE_VIEW[44] == minerva.VIEWS.index("u") and minerva.PLANE_VIEW[40] == minerva.VIEWS.index("u")
+    assert _earliest_z("u", pz[44]) == pytest.approx(pz[41])
+    assert _earliest_z("x", pz[45]) == pytest.approx(pz[44])

@@ -40,6 +40,8 @@ from nuclassify.training._checks import resume_conflicts
     ({"train_indices": [0, -3]}, "train_indices must be >= 0, got -3"),
     ({"digests": {"test": {}}}, "digests: unknown role 'test'"),
     ({"engine": "jax-loop", "distribute": True}, "jax-loop trains on one device"),
+    ({"checkpoints": "some"}, "checkpoints must be one of all, best, got 'some'"),
+    ({"checkpoints": "best", "resume": True}, "resume needs the resume checkpoint"),
 ])
 def test_bad_options_are_refused_in_one_line(options, message):
     with pytest.raises(UsageError, match=message) as info:
@@ -142,3 +144,18 @@ def test_given_digests_are_used_not_recomputed(tiny_minerva, tiny_spec, tmp_path
     elsewhere = {**digest, "path": str(tmp_path / "other.h5")}
     with pytest.raises(UsageError, match=r"digests\['train'\] is for .*other.h5, not for the train file"):
         _fit(tiny_spec, TrainConfig(tiny_minerva, tmp_path / "r3", digests={"train": elsewhere}, quiet=True))
+
+
+@pytest.mark.slow
+def test_lean_checkpoints_write_best_keras_only(tiny_minerva, tiny_spec, tmp_path):
+    """A search's candidates write best.keras and the small records only (and no TensorBoard logs)."""
+    lean = _fit(tiny_spec, TrainConfig(tiny_minerva, tmp_path / "lean", epochs=2, valid_fraction=0.25, quiet=True,
+                                       checkpoints="best", tensorboard=False))
+    full = _fit(tiny_spec, TrainConfig(tiny_minerva, tmp_path / "full", epochs=2, valid_fraction=0.25, quiet=True))
+    assert sorted(p.name for p in (tmp_path / "lean").iterdir()) == ["best.keras", "history.csv", "run.json",
+                                                                      "spec.json"]
+    assert lean.model_path == tmp_path / "lean" / "best.keras"
+    assert {"model.keras", "last.keras", "resume"} <= {p.name for p in (tmp_path / "full").iterdir()}
+    assert [r["val_loss"] for r in lean.history] == pytest.approx(
+        [r["val_loss"] for r in full.history], rel=1e-5)  # the same training, only fewer files
+    assert lean.meta["tensorboard"] == "off" and lean.meta["checkpoints"] == "best"

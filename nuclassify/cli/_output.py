@@ -16,7 +16,9 @@ import click
 import numpy as np
 
 from nuclassify._backend import start_backend_quietly
+from nuclassify._diskfaults import is_write_failure, reason
 from nuclassify._progress import PlainProgress, stream_is_terminal
+from nuclassify.errors import OutputError
 
 T = TypeVar("T")
 
@@ -33,6 +35,21 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _to_stdout(text: str) -> None:
+    """Print a result; stdout on a full disk (``> file``) is one line naming stdout, not a bare errno.
+
+    A closed pipe (``| head``) is left to the caller (``cli.main`` exits quietly on it).
+    """
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        if not is_write_failure(exc):
+            raise
+        raise OutputError(f"stdout: {reason(exc)}; the output is incomplete") from exc
 
 
 class Output:
@@ -58,11 +75,11 @@ class Output:
 
     def result(self, text: str) -> None:
         """A human-readable result: always printed to stdout."""
-        click.echo(text)
+        _to_stdout(text)
 
     def json(self, payload: Any) -> None:
         """One JSON object on stdout."""
-        click.echo(json.dumps(payload, default=_json_default, indent=None, sort_keys=False))
+        _to_stdout(json.dumps(payload, default=_json_default, indent=None, sort_keys=False))
 
     def progress(self, iterable: Iterable[T], length: int | None = None, label: str = "",
                  unit: str = "events") -> Iterator[T]:

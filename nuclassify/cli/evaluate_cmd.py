@@ -18,7 +18,7 @@ from nuclassify.errors import UsageError
 @click.command("evaluate")
 @click.option("--model", "model_spec", default=None, metavar="RUN_DIR|model.keras|model.onnx|trackfit",
               help="The model to score: a run directory, a .keras file in one, an exported .onnx file "
-                   "(onnxruntime, no TensorFlow), or 'trackfit'.")
+                   "(onnxruntime, no TensorFlow), or 'trackfit' ('hough', 'trackreco': other classical methods).")
 @click.option("--compare", "compare_specs", multiple=True, metavar="RUN",
               help="Compare several models on the same events (repeat, or list them after --compare).")
 @click.argument("more", nargs=-1, metavar="[RUN ...]")
@@ -45,6 +45,7 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
     track-based baseline runs on the same events beside the model; '*' marks the better one.
     --compare tests each model against the best with McNemar's test on the paired predictions.
     """
+    from nuclassify._fileio import check_output_dir
     from nuclassify.data import open_dataset
     from nuclassify.evaluation import plan_evaluation, uses_keras
 
@@ -60,6 +61,8 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
         raise UsageError("--compare needs at least two models")
     if not specs and model_spec is not None:
         specs = [model_spec]
+    if plots_dir is not None:
+        check_output_dir(plots_dir)  # a read-only or foreign --plots folder fails now, not after the evaluation
     for spec in specs:  # readers are served while a run is written; say so (see nuclassify._runlock)
         note = in_progress_note(spec) if os.path.isdir(spec) else None
         if note:
@@ -74,10 +77,11 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
                  f"target {plan.target})")
         with out.progress_bar(ds.n_events, "evaluate") as bar:
             result = plan.run(batch_size=batch_size, score_cut=score_cut, on_batch=bar.update)
-    written = result.write_plots(plots_dir) if plots_dir is not None else []
+    # The results first: a disk that fills while the plots are drawn must not cost them.
     if json_mode:
         out.json(result.to_dict())
     else:
         out.result(result.format())
+    written = result.write_plots(plots_dir) if plots_dir is not None else []
     for path in written:
         out.info(f"wrote {path}")

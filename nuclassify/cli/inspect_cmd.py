@@ -1,4 +1,5 @@
-"""``nuclassify inspect``: summarise a data file (thin over :func:`nuclassify.data.summarize`)."""
+"""``nuclassify inspect``: summarise a data file (thin over :func:`nuclassify.data.summarize`), or
+what an exported model says about itself (:func:`nuclassify.export.read_exported`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from nuclassify.cli._output import get_output
 def inspect(ctx: click.Context, file: Path, json_mode: bool, sample: int) -> None:
     """Summarise FILE: layout, events, views, label distribution, occupancy, truth fields, provenance.
 
+    An exported model (a .onnx file, or a SavedModel directory from 'nuclassify export') is
+    described instead: target, class names, layout, views and input shapes, the training data's
+    hashes and provenance, the spec, and how it was exported. This needs no TensorFlow.
+
     Provenance is how the file was made (seed, options, version, time; under "provenance" in
     --json, empty for files that do not record it, such as the experiments' own).
 
@@ -27,10 +32,20 @@ def inspect(ctx: click.Context, file: Path, json_mode: bool, sample: int) -> Non
     Example:
       nuclassify inspect train.h5
       nuclassify inspect train.h5 --json | python -c 'import json,sys; print(json.load(sys.stdin)["n_events"])'
+      nuclassify inspect model.onnx
     """
+    out = get_output(ctx, json_mode)
+    if file.suffix.lower() == ".onnx" or (file / "saved_model.pb").is_file():
+        from nuclassify.export import format_exported, read_exported
+
+        described = read_exported(file)
+        if json_mode:
+            out.json(described)
+        else:
+            out.result(format_exported(described))
+        return
     from nuclassify.data import format_summary, summarize
 
-    out = get_output(ctx, json_mode)
     summary = summarize(file, sample=sample)
     if json_mode:
         out.json(summary)

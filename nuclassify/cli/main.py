@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -10,7 +11,8 @@ import traceback
 import click
 
 from nuclassify import __version__
-from nuclassify.errors import NuclassifyError
+from nuclassify._diskfaults import ignore_file_size_signal, reason, write_failure
+from nuclassify.errors import NuclassifyError, OutputError
 
 # name -> (module, attribute, one-line help). Modules are imported only when the command runs
 # (or when its own --help is asked for), so the group's --help stays fast.
@@ -22,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("nuclassify.cli.train_cmd", "train", "Train a network on an HDF5 file into a run directory."),
     "evaluate": ("nuclassify.cli.evaluate_cmd", "evaluate", "Score a model (or trackfit) on labelled data."),
     "predict": ("nuclassify.cli.predict_cmd", "predict", "Write per-event predictions as CSV or HDF5."),
+    "export": ("nuclassify.cli.export_cmd", "export", "Export a trained network to ONNX or a SavedModel, verified."),
     "evolve": ("nuclassify.cli.evolve_cmd", "evolve", "Evolve network architectures for a data file (MENNDL-style)."),
 }
 ALIASES: dict[str, str] = {"search": "evolve"}
@@ -35,6 +38,7 @@ Worked examples (one per command):
   nuclassify train --data train.h5 --valid-fraction 0.1 --arch epsilon --out runs/eps --epochs 3
   nuclassify evaluate --model runs/eps --data test.h5 --per-segment --plots plots/
   nuclassify predict --model runs/eps --data test.h5 > predictions.csv
+  nuclassify export --model runs/eps -o eps.onnx
   nuclassify evolve --data train.h5 --valid valid.h5 --budget 30 --out runs/evo --epochs 2
 
 Run 'nuclassify COMMAND --help' for each command's options.
@@ -50,6 +54,14 @@ class State:
 
 
 _STATE = State()
+
+# Errors that only a write meets (a read-only file system, a full disk, a size limit, a quota): an
+# OSError of these is reported as the write failure it is, naming the folder and the free space.
+_ONLY_WRITES_FAIL_SO = frozenset({errno.EROFS, errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+# Packages that only the "full" extra installs (pyproject.toml): a missing one means a light install.
+_FULL_ONLY = frozenset({"keras", "tensorflow", "tensorboard", "matplotlib", "sklearn", "onnx", "tf2onnx", "jax",
+                        "torch"})
 
 
 class LazyGroup(click.Group):
@@ -93,8 +105,35 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     ctx.obj = _STATE
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture stdout)
+        pass
+
+
+def _flush_stdout() -> None:
+    """Flush the results before exit: a full disk behind ``> file`` is one line, not lost output.
+
+    A reader that went away (``| head``) is not an error worth a line: exit 1 quietly, as the
+    Python documentation advises for SIGPIPE ("Note on SIGPIPE", signal module).
+    """
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(1)
+    except OSError as exc:
+        _silence_stdout()
+        click.echo(f"nuclassify: error: stdout: {reason(exc)}; the output is incomplete", err=True)
+        sys.exit(OutputError.exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the group, turning library errors into one line and an exit status."""
+    ignore_file_size_signal()  # past `ulimit -f`, writes fail with EFBIG and are reported (see _diskfaults)
     try:
         cli.main(args=argv, prog_name="nuclassify", standalone_mode=False)
     except click.exceptions.Abort:
@@ -113,11 +152,34 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:
+        if _STATE.verbose:
+            traceback.print_exc()
+        top = (exc.name or "").split(".")[0]
+        hint = " (the light install nuclassify[onnx] runs .onnx models only): pip install 'nuclassify[full]'" \
+            if top in _FULL_ONLY else ""
+        click.echo(f"nuclassify: error: this needs the Python package {top or exc.name}, which is not installed{hint}",
+                   err=True)
+        sys.exit(1)
+    except BrokenPipeError:  # stdout's reader went away (`| head`): nothing left to say to anyone
+        _silence_stdout()
+        sys.exit(1)
+    except OSError as exc:  # a failure no writer or reader explained: still one line naming the file
+        if _STATE.verbose:
+            traceback.print_exc()
+        if exc.filename is not None and exc.errno in _ONLY_WRITES_FAIL_SO:
+            line = str(write_failure(os.fsdecode(exc.filename), exc))
+        else:
+            where = f"{os.fsdecode(exc.filename)}: " if exc.filename is not None else ""
+            line = f"{where}{reason(exc)} (run with -v for the traceback)"
+        click.echo(f"nuclassify: error: {line}", err=True)
+        sys.exit(OutputError.exit_code)
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless -v
         if _STATE.verbose:
             traceback.print_exc()
         click.echo(f"nuclassify: error: {type(exc).__name__}: {exc} (run with -v for the traceback)", err=True)
         sys.exit(1)
+    _flush_stdout()
     sys.exit(0)
 
 

@@ -9,6 +9,7 @@ progress on stderr, and the closing message.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import click
 
@@ -19,7 +20,7 @@ from nuclassify.cli._output import get_output, start_backend_quietly
 @click.command("predict")
 @click.option("--model", "model_spec", required=True, metavar="RUN_DIR|model.keras|model.onnx|trackfit",
               help="A run directory, a .keras model inside one, an exported .onnx file (onnxruntime, no "
-                   "TensorFlow), or 'trackfit' (the track-based baseline).")
+                   "TensorFlow), or 'trackfit' (the track-based baseline; 'hough' and 'trackreco' are the others).")
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
               help="HDF5 file (labels optional).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
@@ -38,7 +39,9 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
 
     Example: nuclassify predict --model trackfit --data test.h5 -o trackfit.csv
     """
+    from nuclassify._diskfaults import is_write_failure, reason
     from nuclassify.data import open_dataset
+    from nuclassify.errors import OutputError
     from nuclassify.evaluation import load_predictor, prediction_format, uses_keras, write_predictions
 
     out = get_output(ctx)
@@ -54,5 +57,25 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
             click.echo(f"nuclassify: warning: {pred.warning}", err=True)
         out.info(f"predicting {ds.n_events} events of {data_path} with {pred.name}")
         with out.progress_bar(ds.n_events, "predict") as bar:
-            n = write_predictions(ds, pred, output, batch_size=batch_size, overwrite=overwrite, on_batch=bar.update)
+            counted = _Counted(bar.update)
+            try:
+                n = write_predictions(ds, pred, output, batch_size=batch_size, overwrite=overwrite,
+                                      on_batch=counted)
+            except OSError as exc:  # an -o file says so itself (OutputError); this is stdout
+                if output is not None or not is_write_failure(exc):
+                    raise
+                raise OutputError(f"stdout: {reason(exc)} after {counted.events:,} of {ds.n_events:,} "
+                                  "events; the output is incomplete") from exc
     out.info(f"wrote {n} rows" + (f" to {output}" if output else ""))
+
+
+class _Counted:
+    """Progress callback that also counts the events done, for the message of a failed write."""
+
+    def __init__(self, update: Callable[[int], None]) -> None:
+        self.update = update
+        self.events = 0
+
+    def __call__(self, n: int) -> None:
+        self.events += n
+        self.update(n)

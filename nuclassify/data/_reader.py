@@ -2,6 +2,12 @@
 
 Batches are read window by window (a few thousand events, a few contiguous slabs per window),
 densified per batch into channels-last float32 arrays for Keras, and never hold the whole file.
+
+A file that is truncated or rewritten while it is streamed (a copy still running, a full disk's
+clean-up, another job) is noticed before and after every window: the open file's size and
+modification time must stay as they were at opening, so no batch read from a changed file is
+handed out (:meth:`Dataset._check_intact`). A file deleted or replaced by a rename is not
+changed for us: the open file still reads the original data, so the stream goes on.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from nuclassify.data._layouts import detect
 from nuclassify.data._order import epoch_order, resolve_indices
 from nuclassify.data._provenance import read_provenance
 from nuclassify.data._views import BufferRing, SparseSource
-from nuclassify.errors import UsageError
+from nuclassify.errors import DataFileError, UsageError
 from nuclassify.events import SparseImages
 
 __all__ = ["Dataset", "open_dataset"]
@@ -65,6 +71,10 @@ class Dataset:
         self.sparse = all(isinstance(s, SparseSource) for s in self._sources)
         self._truth = self._find_truth()
         self._provenance: dict[str, Any] | None = None
+        self._opened = self._fstat()
+        # Why the last stream stopped, if the file failed it: a framework that runs the stream
+        # (TF's py_function under Keras fit) hands the caller its own error type instead.
+        self.stream_error: DataFileError | None = None
 
     # --- bookkeeping -------------------------------------------------------------------------
     def close(self) -> None:
@@ -72,6 +82,47 @@ class Dataset:
         if self._h5 is not None:
             self._h5.close()
             self._h5 = None
+
+    def _fstat(self) -> tuple[int, int] | None:
+        """(size, mtime in ns) of the open file itself (not of whatever the path names now)."""
+        try:
+            st = os.fstat(self.h5.id.get_vfd_handle())
+        except (OSError, ValueError, TypeError, RuntimeError):  # a driver without a descriptor
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    def _check_intact(self, event: int) -> None:
+        """Refuse to go on reading a file that was truncated or rewritten since it was opened.
+
+        Why: past its end HDF5 reads zeros for uncompressed data, so a truncated hit list would
+        be read as empty images without an error; a rewritten file mixes two files' events.
+        """
+        now = self._fstat()
+        if now is None or self._opened is None or now == self._opened:
+            return
+        (size0, _), (size, _) = self._opened, now
+        if size < size0:
+            raise DataFileError(self.path, f"truncated while being read ({size0:,} -> {size:,} bytes), at event "
+                                           f"{event:,}; restore the file and run again")
+        raise DataFileError(self.path, f"changed on disk while being read (size {size0:,} -> {size:,} bytes or a "
+                                       f"new modification time), at event {event:,}; run again on a file that stays "
+                                       "unchanged")
+
+    def _load_window(self, events: np.ndarray) -> tuple[list, np.ndarray]:
+        """``_pools`` of a window, between two checks that the file is as it was at opening."""
+        first = int(events[0])
+        try:
+            self._check_intact(first)
+            try:
+                pools = self._pools(events)
+            except DataFileError:
+                self._check_intact(first)  # a read that failed because the file shrank says so
+                raise
+            self._check_intact(first)
+        except DataFileError as exc:
+            self.stream_error = exc
+            raise
+        return pools
 
     def __enter__(self) -> Dataset:
         return self
@@ -182,6 +233,7 @@ class Dataset:
             uniq, inv = np.unique(idx, return_inverse=True)
             return dset[uniq][inv] if len(uniq) else dset[0:0]
         except OSError as exc:
+            self._check_intact(int(idx[0]) if len(idx) else 0)  # a file cut short while open says so
             raise read_error(self.path, name, exc) from exc
 
     # --- images ----------------------------------------------------------------------------------
@@ -204,7 +256,7 @@ class Dataset:
         if len(idx) == 0:
             return tuple(np.zeros((0,) + self.view_shapes[v], np.float32) for v in self.view_names)
         self.h5  # noqa: B018 - raises if closed
-        pools, inv = self._pools(idx)
+        pools, inv = self._load_window(idx)
         return tuple(a for p in pools for a in p.take(inv))
 
     def _iterate(self, batch_size: int, target: str | None, indices: object, shuffle: bool, seed: int,
@@ -226,7 +278,7 @@ class Dataset:
                 events = events[:len(events) // batch_size * batch_size]
             if len(events) == 0:
                 break
-            pools, inv = self._pools(events)
+            pools, inv = self._load_window(events)
             for b0 in range(0, len(events), batch_size):
                 pos = inv[b0:b0 + batch_size]
                 views = tuple(x for p in pools for x in (p.take_sparse(pos) if sparse else p.take(pos, ring)))

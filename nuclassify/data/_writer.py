@@ -2,9 +2,11 @@
 
 Every writer streams: blocks arrive one at a time and are appended to resizable, chunked,
 compressed datasets, so a file of millions of events never sits in memory. Files are written to
-a temporary name and renamed into place only when complete (``atomic_output``), so an
-interrupted simulation never leaves a half-written file behind. Every file records how it was
-made (``nuclassify_provenance``, see :mod:`nuclassify.data._provenance`).
+a temporary name and renamed into place only when complete (``atomic_h5``), so an
+interrupted simulation never leaves a half-written file behind, and a full disk or a file-size
+limit ends in one line saying how far the write got (``OutputError``). A simulation's size is
+known in advance, so it is refused at once when it cannot fit (:func:`_check_room`). Every file
+records how it was made (``nuclassify_provenance``, see :mod:`nuclassify.data._provenance`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import h5py
 import numpy as np
 
 from nuclassify import __version__
-from nuclassify._fileio import atomic_output
+from nuclassify._diskfaults import check_room
+from nuclassify._fileio import atomic_h5
 from nuclassify.data._provenance import encode_provenance, provenance_record, write_provenance
 from nuclassify.data._schema import MINERVA_VIEWS, NOVA_NAMINGS, SPARSE_FORMAT, minerva_paths
 from nuclassify.errors import DataFileError, UsageError
@@ -35,6 +38,53 @@ _DENSE_COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": T
 _HIT_CHUNK = 1 << 16  # hits per chunk of pixel/values
 _EVENT_CHUNK = 1 << 14  # events per chunk of per-event 1-D datasets
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+# KiB per simulated event on disk: the growth of the file from 10,000 to 20,000 events of
+# `simulate_minerva` / `simulate_nova` defaults (seed 1, os.path.getsize): MINERvA 2018 sparse hit
+# lists by filter; float32 values and dense images relative to float16 hit lists; the 2016
+# layout's narrower images relative to 2018 (the same within 5% for every filter); NOvA maps.
+_MINERVA_KIB = {"none": 3.24, "lzf": 2.72, "gzip": 2.15}
+_FLOAT32_FACTOR = 5.37 / 3.24
+_DENSE_KIB = 10.5
+_LAYOUT_2016_FACTOR = 2.20 / 3.24
+_NOVA_KIB = 0.38
+# The pre-check refuses only a clear shortfall, less than half the typical size: events vary with
+# the options (noise, pile-up) and the simulator's detail changes between versions. A write that
+# passes it and still meets a full disk fails cleanly, saying how far it got.
+_LOW_SIDE = 0.5
+
+
+class _Progress:
+    """How far a writer got, for the message of a failed write: "after 11,520 of 20,000 events"."""
+
+    def __init__(self, expected: int | None) -> None:
+        self.expected = expected
+        self.events = 0
+
+    def __call__(self) -> str:
+        of = f" of {self.expected:,}" if self.expected else ""
+        return f"after {self.events:,}{of} events"
+
+
+def _planned_events(blocks: object) -> tuple[int | None, bool]:
+    """(events the blocks will bring or None, whether they come from our simulator).
+
+    A simulation's blocks carry their ``n_events`` in ``provenance``; a list of blocks is counted.
+    """
+    provenance = getattr(blocks, "provenance", None)
+    if isinstance(provenance, Mapping) and isinstance(provenance.get("n_events"), int):
+        return int(provenance["n_events"]), "simulator" in provenance
+    if isinstance(blocks, (list, tuple)):
+        return sum(int(getattr(b, "n_events", 0)) for b in blocks), False
+    return None, False
+
+
+def _check_room(path: str | os.PathLike, n_events: int | None, simulated: bool, kib_per_event: float) -> None:
+    """Refuse a simulation that cannot fit (free space, ``ulimit -f``) before its first event."""
+    if not simulated or not n_events:
+        return
+    check_room(path, int(n_events * kib_per_event * 1024 * _LOW_SIDE),
+               f"{n_events:,} events (typically {kib_per_event:.1f} KiB each)")
 
 
 class _Appender:
@@ -173,40 +223,46 @@ def write_minerva(path: str | os.PathLike, blocks: Iterable[MinervaBlock], *, la
     paths = minerva_paths(layout_name)
     reserved = {paths[k] for k in ("segments", "planecodes", "zs", "eventids")}
     record = encode_provenance(provenance_record(provenance, blocks))
-    with atomic_output(path, overwrite) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["nuclassify_layout"] = layout_name
-            h5.attrs["nuclassify_version"] = __version__
-            write_provenance(h5, record)
-            app = _Appender(h5, path)
-            total = 0
-            for block in blocks:
-                n = block.n_events
-                missing = [v for v in MINERVA_VIEWS if v not in block.views]
-                if missing:
-                    raise DataFileError(path, f"block lacks view(s) {', '.join(missing)}")
-                for view in MINERVA_VIEWS:
-                    hits = block.views[view]
-                    if hits.n_events != n:
-                        raise DataFileError(path, f"view {view} has {hits.n_events} events, labels have {n}")
-                    if dense:
-                        app.append(paths[view], hits.to_dense(channels_last=False),
-                                   chunk_rows=8, options=_DENSE_COMPRESSION)
-                    else:
-                        _append_sparse(app, paths[view], hits, vdtype, _COMPRESSIONS[compression])
-                app.append(paths["segments"], np.asarray(block.segments).astype(np.uint8))
-                app.append(paths["planecodes"], np.asarray(block.planecodes).astype(np.uint16))
-                app.append(paths["zs"], np.asarray(block.zs).astype(np.float32))
-                app.append(paths["eventids"], np.asarray(block.eventids).astype(np.uint64))
-                _append_truth(app, block.truth, reserved, n)
-                total += n
-                _check_on_block(on_block, n)
-            if total == 0:
-                raise UsageError(f"{path}: no events to write")
-            app.check_complete(total)
-            if dense:
-                for view in MINERVA_VIEWS:
-                    h5[paths[view]].attrs["channels"] = _channel_names(h5[paths[view]].shape[1])
+    planned, simulated = _planned_events(blocks)
+    kib = _DENSE_KIB if dense else _MINERVA_KIB[compression] * (_FLOAT32_FACTOR if vdtype == np.float32 else 1.0)
+    _check_room(path, planned, simulated, kib * (_LAYOUT_2016_FACTOR if layout == "2016" else 1.0))
+    done = _Progress(planned)
+    with atomic_h5(path, overwrite, progress=done) as out:
+        h5 = out.file
+        h5.attrs["nuclassify_layout"] = layout_name
+        h5.attrs["nuclassify_version"] = __version__
+        write_provenance(h5, record)
+        app = _Appender(h5, path)
+        total = 0
+        for block in blocks:
+            n = block.n_events
+            missing = [v for v in MINERVA_VIEWS if v not in block.views]
+            if missing:
+                raise DataFileError(path, f"block lacks view(s) {', '.join(missing)}")
+            for view in MINERVA_VIEWS:
+                hits = block.views[view]
+                if hits.n_events != n:
+                    raise DataFileError(path, f"view {view} has {hits.n_events} events, labels have {n}")
+                if dense:
+                    app.append(paths[view], hits.to_dense(channels_last=False),
+                               chunk_rows=8, options=_DENSE_COMPRESSION)
+                else:
+                    _append_sparse(app, paths[view], hits, vdtype, _COMPRESSIONS[compression])
+            app.append(paths["segments"], np.asarray(block.segments).astype(np.uint8))
+            app.append(paths["planecodes"], np.asarray(block.planecodes).astype(np.uint16))
+            app.append(paths["zs"], np.asarray(block.zs).astype(np.float32))
+            app.append(paths["eventids"], np.asarray(block.eventids).astype(np.uint64))
+            _append_truth(app, block.truth, reserved, n)
+            out.check()  # a write of this block failed: stop here, saying how far the file got
+            total += n
+            done.events = total
+            _check_on_block(on_block, n)
+        if total == 0:
+            raise UsageError(f"{path}: no events to write")
+        app.check_complete(total)
+        if dense:
+            for view in MINERVA_VIEWS:
+                h5[paths[view]].attrs["channels"] = _channel_names(h5[paths[view]].shape[1])
     return Path(path)
 
 
@@ -223,30 +279,35 @@ def write_nova(path: str | os.PathLike, blocks: Iterable[NovaBlock], *, naming: 
         raise UsageError(f"naming must be one of {', '.join(NOVA_NAMINGS)}, got {naming!r}")
     map_path, label_path = NOVA_NAMINGS[naming]
     record = encode_provenance(provenance_record(provenance, blocks))
-    with atomic_output(path, overwrite) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["nuclassify_layout"] = "nova-cvn"
-            h5.attrs["nuclassify_version"] = __version__
-            write_provenance(h5, record)
-            app = _Appender(h5, path)
-            total = 0
-            for block in blocks:
-                cvnmap = np.asarray(block.cvnmap)
-                n = block.n_events
-                if cvnmap.shape != (n, 16000):
-                    raise DataFileError(path, f"cvnmap block has shape {cvnmap.shape}, expected ({n}, 16000)")
-                if cvnmap.dtype != np.uint8:
-                    if cvnmap.size and (cvnmap.min() < 0 or cvnmap.max() > 255):
-                        raise DataFileError(path, "cvnmap values must fit in uint8 (0-255)")
-                    cvnmap = cvnmap.astype(np.uint8)
-                app.append(map_path, cvnmap, chunk_rows=64)
-                app.append(label_path, np.asarray(block.interaction).astype(np.int32))
-                _append_truth(app, block.truth, {map_path, label_path}, n)
-                total += n
-                _check_on_block(on_block, n)
-            if total == 0:
-                raise UsageError(f"{path}: no events to write")
-            app.check_complete(total)
+    planned, simulated = _planned_events(blocks)
+    _check_room(path, planned, simulated, _NOVA_KIB)
+    done = _Progress(planned)
+    with atomic_h5(path, overwrite, progress=done) as out:
+        h5 = out.file
+        h5.attrs["nuclassify_layout"] = "nova-cvn"
+        h5.attrs["nuclassify_version"] = __version__
+        write_provenance(h5, record)
+        app = _Appender(h5, path)
+        total = 0
+        for block in blocks:
+            cvnmap = np.asarray(block.cvnmap)
+            n = block.n_events
+            if cvnmap.shape != (n, 16000):
+                raise DataFileError(path, f"cvnmap block has shape {cvnmap.shape}, expected ({n}, 16000)")
+            if cvnmap.dtype != np.uint8:
+                if cvnmap.size and (cvnmap.min() < 0 or cvnmap.max() > 255):
+                    raise DataFileError(path, "cvnmap values must fit in uint8 (0-255)")
+                cvnmap = cvnmap.astype(np.uint8)
+            app.append(map_path, cvnmap, chunk_rows=64)
+            app.append(label_path, np.asarray(block.interaction).astype(np.int32))
+            _append_truth(app, block.truth, {map_path, label_path}, n)
+            out.check()
+            total += n
+            done.events = total
+            _check_on_block(on_block, n)
+        if total == 0:
+            raise UsageError(f"{path}: no events to write")
+        app.check_complete(total)
     return Path(path)
 
 
@@ -272,13 +333,13 @@ def write_images(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray
     per_event = max(1, images[0].nbytes)
     chunk = (max(1, min(len(images), (1 << 20) // per_event)),) + images.shape[1:]
     record = encode_provenance(provenance_record(provenance))
-    with atomic_output(path, overwrite) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["nuclassify_layout"] = "images"
-            h5.attrs["nuclassify_version"] = __version__
-            write_provenance(h5, record)
-            h5.create_dataset("images", data=images, chunks=chunk, **_COMPRESSION)
-            lab = h5.create_dataset("labels", data=labels.astype(np.int64), **_COMPRESSION)
-            if class_names is not None:
-                lab.attrs["class_names"] = np.asarray(list(class_names), dtype=h5py.string_dtype())
+    with atomic_h5(path, overwrite, progress=lambda: f"writing {len(images):,} events") as out:
+        h5 = out.file
+        h5.attrs["nuclassify_layout"] = "images"
+        h5.attrs["nuclassify_version"] = __version__
+        write_provenance(h5, record)
+        h5.create_dataset("images", data=images, chunks=chunk, **_COMPRESSION)
+        lab = h5.create_dataset("labels", data=labels.astype(np.int64), **_COMPRESSION)
+        if class_names is not None:
+            lab.attrs["class_names"] = np.asarray(list(class_names), dtype=h5py.string_dtype())
     return Path(path)

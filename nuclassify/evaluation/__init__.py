@@ -2,14 +2,17 @@
 comparison, plots, per-event prediction output, and the track-based baseline ``trackfit``.
 
 Knows nothing of Keras at import: classifiers come in as functions from a batch of views to class
-probabilities. :func:`load_predictor` builds one from a run directory (importing Keras then) or
-from ``trackfit``; :func:`evaluate_runs` is ``nuclassify evaluate`` as a library call.
+probabilities. :func:`load_predictor` builds one from a run directory (importing Keras then), from
+an exported ``.onnx`` file (through onnxruntime, with no Keras or TensorFlow) or from ``trackfit``;
+:func:`evaluate_runs` is ``nuclassify evaluate`` as a library call.
 """
 
 from nuclassify.evaluation._compat import check_model_data, describe_views
 from nuclassify.evaluation._evaluate import EvaluationPlan, EvaluationRun, evaluate_runs, plan_evaluation, unique_name
 from nuclassify.evaluation._metrics import McNemarResult, Tally, binomial_ci, mcnemar, mcnemar_counts
 from nuclassify.evaluation._nova import FLAVOURS, FlavourTally, flavour_groups
+from nuclassify.evaluation._onnx import MARKER as ONNX_MARKER
+from nuclassify.evaluation._onnx import OnnxModel, is_onnx_path, open_onnx
 from nuclassify.evaluation._plots import write_plots
 from nuclassify.evaluation._predict import (
     iter_predictions,
@@ -19,7 +22,16 @@ from nuclassify.evaluation._predict import (
     write_predictions_csv,
     write_predictions_h5,
 )
-from nuclassify.evaluation._predictor import TRACKFIT, Predictor, keras_predict_fn, load_predictor, model_name
+from nuclassify.evaluation._predictor import (
+    CLASSICAL,
+    TRACKFIT,
+    Predictor,
+    keras_predict_fn,
+    load_predictor,
+    model_name,
+    onnx_predict_fn,
+    uses_keras,
+)
 from nuclassify.evaluation._report import format_compare, format_evaluation
 from nuclassify.evaluation._runner import (
     ModelEvaluation,
@@ -39,7 +51,9 @@ __all__ = [
     "FLAVOURS", "FlavourTally", "flavour_groups",
     "PredictFn", "ModelEvaluation", "evaluate_models", "compare_table", "pairwise_mcnemar", "prefetch",
     "format_evaluation", "format_compare", "write_plots", "check_model_data", "describe_views",
-    "TRACKFIT", "Predictor", "keras_predict_fn", "load_predictor", "model_name",
+    "TRACKFIT", "CLASSICAL", "Predictor", "keras_predict_fn", "load_predictor", "model_name", "onnx_predict_fn",
+    "uses_keras",
+    "ONNX_MARKER", "OnnxModel", "is_onnx_path", "open_onnx",
     "EvaluationPlan", "EvaluationRun", "plan_evaluation", "evaluate_runs", "unique_name",
     "iter_predictions", "probability_columns", "write_predictions_csv", "write_predictions_h5",
     "prediction_format", "write_predictions",

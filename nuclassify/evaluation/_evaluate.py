@@ -130,6 +130,11 @@ class EvaluationPlan:
     count_segments: bool
     comparing: bool
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the user should hear before the results (an ONNX model without metadata), in model order."""
+        return [p.warning for p in self.predictors.values() if p.warning]
+
     def run(self, *, batch_size: int = 256, score_cut: float = 0.5,
             on_batch: Callable[[int], None] | None = None) -> EvaluationRun:
         """Score every predictor on the labelled events in one streamed pass.
@@ -154,7 +159,8 @@ def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bo
 
     Args:
         dataset: the open, labelled data file.
-        model_specs: ``RUN_DIR``, ``model.keras`` or ``trackfit`` each; two or more are compared.
+        model_specs: ``RUN_DIR``, ``model.keras``, an exported ``model.onnx`` (run by onnxruntime,
+            no Keras import) or ``trackfit`` each; two or more are compared.
         per_segment: the per-segment table is wanted (segment models only).
         plots: plots will be drawn, so segment counts are measured for a segment model even
             without the table.
@@ -166,7 +172,7 @@ def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bo
     """
     specs = list(model_specs)
     if not specs:
-        raise UsageError("give at least one model (a run directory, a .keras file or 'trackfit')")
+        raise UsageError("give at least one model (a run directory, a .keras or .onnx file, or 'trackfit')")
     comparing = len(specs) > 1
     predictors: dict[str, Predictor] = {}
     for spec in specs:

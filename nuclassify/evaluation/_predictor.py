@@ -1,4 +1,4 @@
-"""Turn ``RUN_DIR | model.keras | trackfit`` into a predict function over a data file's views.
+"""Turn ``RUN_DIR | model.keras | model.onnx | trackfit`` into a predict function over a data file's views.
 
 ``predict``, ``evaluate``, the benchmarks and anything that searches or wraps models (evolve,
 the trust features) all need the same thing: a function from one batch of the *file's* views
@@ -6,8 +6,11 @@ to class probabilities (and z where the model has a z head), checked against the
 any batch is read. It lives here, in the library, so that none of them imports the CLI.
 
 Keras is not imported at module level: trackfit and the metrics work without it, and
-:func:`load_predictor` imports :mod:`nuclassify.training` only when it loads a run. Muting the
-backend's start-up chatter is the caller's business (the CLI does it before calling in).
+:func:`load_predictor` imports :mod:`nuclassify.training` only when it loads a run. An ``.onnx``
+file runs through onnxruntime (:mod:`nuclassify.evaluation._onnx`) and never imports Keras or
+TensorFlow, so a machine with only ``nuclassify[onnx]`` installed predicts and evaluates. Muting
+the backend's start-up chatter is the caller's business (the CLI does it before calling in, when
+:func:`uses_keras` says a spec needs the backend).
 """
 
 from __future__ import annotations
@@ -20,13 +23,18 @@ from typing import Any
 import numpy as np
 
 from nuclassify.errors import UsageError
-from nuclassify.evaluation._compat import check_model_data
+from nuclassify.evaluation._compat import check_model_data, describe_views
+from nuclassify.evaluation._onnx import is_onnx_path, open_onnx
 from nuclassify.evaluation._runner import PredictFn
 
-__all__ = ["TRACKFIT", "Predictor", "keras_predict_fn", "load_predictor", "model_name"]
+__all__ = ["TRACKFIT", "CLASSICAL", "Predictor", "keras_predict_fn", "onnx_predict_fn", "load_predictor",
+           "model_name", "uses_keras"]
 
 #: The model spec that selects the track-based baseline instead of a trained network.
 TRACKFIT = "trackfit"
+#: Every classical (no network) model spec: the baseline, the original Hough method it refines,
+#: and the experimental Kalman + adaptive-vertex chain (nuclassify.evaluation.trackfit).
+CLASSICAL = (TRACKFIT, "hough", "trackreco")
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class Predictor:
         target: the label target the model predicts, e.g. ``"segment"``.
         class_names: K names, indexed by class.
         has_z: whether ``fn`` returns a z estimate (a z head, or trackfit).
+        warning: something the user should hear about the model before trusting its output (an
+            ONNX file that carries no nuclassify metadata), or None.
     """
 
     name: str
@@ -46,6 +56,12 @@ class Predictor:
     target: str
     class_names: list[str]
     has_z: bool
+    warning: str | None = None
+
+
+def uses_keras(spec: str) -> bool:
+    """Whether loading ``spec`` starts Keras: a run directory or .keras file does; trackfit and .onnx do not."""
+    return spec.lower() not in CLASSICAL and not is_onnx_path(spec)
 
 
 def _softmax_if_needed(p: Any) -> np.ndarray:
@@ -80,66 +96,150 @@ def keras_predict_fn(model: Any, model_views: Sequence[str], data_views: Sequenc
     Raises:
         UsageError: the model needs a view the file does not have.
     """
-    missing = [v for v in model_views if v not in data_views]
-    if missing:
-        raise UsageError(f"the model needs view(s) {', '.join(missing)}; the data has {', '.join(data_views)}")
-    order = [list(data_views).index(v) for v in model_views]
+    order = _view_order(model_views, data_views)
 
     def fn(batch: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         inputs = [batch[i] for i in order]
-        out = model.predict_on_batch(inputs if len(inputs) > 1 else inputs[0])
-        if isinstance(out, dict):
-            out = list(out.values())
-        if isinstance(out, (list, tuple)):
-            arrays = [np.asarray(o) for o in out]
-            probs = next(a for a in arrays if a.ndim == 2 and a.shape[1] > 1)
-            z = next((a.reshape(-1) for a in arrays if a.ndim <= 2 and a.size == len(probs)), None)
-            return _softmax_if_needed(probs), z
-        return _softmax_if_needed(out), None
+        return _split_heads(model.predict_on_batch(inputs if len(inputs) > 1 else inputs[0]))
 
     return fn
+
+
+def onnx_predict_fn(model: Any, model_views: Sequence[str], data_views: Sequence[str]) -> PredictFn:
+    """Wrap an open ONNX model (:func:`nuclassify.evaluation._onnx.open_onnx`) as a predict function.
+
+    Inputs are fed by name (the views), so the file's input order does not matter; outputs are
+    split and turned into probabilities as for :func:`keras_predict_fn`.
+
+    Raises:
+        UsageError: the model needs a view the file does not have.
+    """
+    order = _view_order(model_views, data_views)
+
+    def fn(batch: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        return _split_heads(model.run({v: batch[i] for v, i in zip(model_views, order, strict=True)}))
+
+    return fn
+
+
+def _view_order(model_views: Sequence[str], data_views: Sequence[str]) -> list[int]:
+    """Positions in the data's batch of each of the model's views, in the model's order."""
+    missing = [v for v in model_views if v not in data_views]
+    if missing:
+        raise UsageError(f"the model needs view(s) {', '.join(missing)}; the data has {', '.join(data_views)}")
+    return [list(data_views).index(v) for v in model_views]
+
+
+def _split_heads(out: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities, z or None) from a model's output: one array, or a list/tuple/dict of heads.
+
+    The class head is the first 2-D output with more than one column, a z head the first output
+    with one value per event; a head that returns logits is turned into probabilities.
+    """
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        arrays = [np.asarray(o) for o in out]
+        if len(arrays) == 1:
+            return _softmax_if_needed(arrays[0]), None
+        probs = next(a for a in arrays if a.ndim == 2 and a.shape[1] > 1)
+        z = next((a.reshape(-1) for a in arrays if a is not probs and a.ndim <= 2 and a.size == len(probs)), None)
+        return _softmax_if_needed(probs), z
+    return _softmax_if_needed(out), None
 
 
 def model_name(spec: str) -> str:
     """Short display name: the run directory's name (plus the file for a .keras other than model.keras)."""
     path = Path(spec.rstrip("/"))
+    if is_onnx_path(path):
+        return path.name
     if path.suffix == ".keras":
         run = path.parent.name or "."
         return run if path.name == "model.keras" else f"{run}/{path.name}"
     return path.name or spec
 
 
-def _trackfit_predictor(dataset: Any, target: str | None) -> Predictor:
-    from nuclassify.evaluation.trackfit import TrackFit
+def _trackfit_predictor(dataset: Any, target: str | None, name: str = TRACKFIT) -> Predictor:
+    from nuclassify.evaluation.trackfit import HoughFit, TrackFit, TrackReco
 
     if not dataset.layout.startswith("minerva"):
-        raise UsageError(f"trackfit works on MINERvA files; {dataset.path} is {dataset.layout}")
+        raise UsageError(f"{name} works on MINERvA files; {dataset.path} is {dataset.layout}")
     if target not in (None, "segment"):
-        raise UsageError(f"trackfit predicts vertex segments, not {target}")
-    fit = TrackFit(dataset.view_names, dataset.view_shapes)
+        raise UsageError(f"{name} predicts vertex segments, not {target}")
+    method = {TRACKFIT: TrackFit, "hough": HoughFit, "trackreco": TrackReco}[name]
+    fit = method(dataset.view_names, dataset.view_shapes)
 
     def fn(views: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         result = fit.predict(views)
         return result.probabilities, result.z
 
-    return Predictor(TRACKFIT, fn, "segment", list(dataset.class_names("segment")), True)
+    return Predictor(name, fn, "segment", list(dataset.class_names("segment")), True)
+
+
+def _onnx_predictor(spec: str, dataset: Any, target: str | None) -> Predictor:
+    """An exported ``.onnx`` file -> a Predictor, checked against ``dataset`` by its own metadata.
+
+    A file that is not ours (no metadata) is accepted when its inputs are named after views of
+    the data with fitting shapes; it then predicts the data's default target, and says so.
+    """
+    model = open_onnx(spec)
+    warning = None
+    if model.ours:
+        meta = model.metadata
+        run_target = check_model_data(meta, dataset, spec)
+        views = list(meta["views"])
+        if sorted(views) != sorted(model.inputs):
+            raise UsageError(f"{spec}: its inputs ({', '.join(model.inputs)}) are not the views its metadata "
+                             f"names ({', '.join(views)}); the file was altered after export")
+        names = list(meta.get("class_names") or dataset.class_names(run_target))
+    else:
+        views = list(model.inputs)
+        if any(v not in dataset.view_shapes for v in views):
+            raise UsageError(f"{spec} carries no nuclassify metadata and its inputs ({', '.join(views)}) are not "
+                             f"named after the views of {dataset.path} ({', '.join(dataset.view_names)})")
+        run_target = target if target is not None else dataset.default_target
+        names = list(dataset.class_names(run_target))
+        warning = (f"{spec} carries no nuclassify metadata (not made by 'nuclassify export'): its inputs are fed "
+                   f"by name ({', '.join(views)}); target {run_target} and class names are taken from {dataset.path}")
+    bad = [v for v in views if not _shape_fits(model.inputs[v], dataset.view_shapes[v])]
+    if bad:
+        declared = ",".join(f"{v}({','.join('?' if d is None else str(d) for d in model.inputs[v][1:])})"
+                            for v in views)
+        raise UsageError(f"{spec} expects inputs {declared} (channels last); {dataset.path} has "
+                         f"{describe_views(dataset.view_names, dataset.view_shapes)} ({dataset.layout}): "
+                         f"the input shapes differ")
+    if target is not None and target != run_target:
+        raise UsageError(f"{spec} was trained for target {run_target}, not {target}")
+    fn = onnx_predict_fn(model, views, list(dataset.view_names))
+    return Predictor(model_name(spec), fn, run_target, names, len(model.outputs) > 1, warning)
+
+
+def _shape_fits(declared: tuple[int | None, ...], data_shape: tuple[int, ...]) -> bool:
+    """An input declared (batch, H, W, C) takes the data's (H, W, C); a dynamic dimension takes any size."""
+    return len(declared) == len(data_shape) + 1 and all(
+        d is None or d == int(s) for d, s in zip(declared[1:], data_shape, strict=True))
 
 
 def load_predictor(spec: str, dataset: Any, target: str | None = None) -> Predictor:
-    """``trackfit``, a run directory or a ``.keras`` file in one -> a Predictor checked against ``dataset``.
+    """``trackfit``, a run directory, a ``.keras`` or an ``.onnx`` file -> a Predictor checked against ``dataset``.
 
     Args:
-        spec: ``"trackfit"`` (any case), a run directory, or a ``.keras`` file beside a run.json.
+        spec: ``"trackfit"``, ``"hough"`` or ``"trackreco"`` (any case; classical methods), a run
+            directory, a ``.keras`` file beside a run.json, or an ``.onnx`` file from ``nuclassify
+            export`` (run by onnxruntime; Keras is not imported).
         dataset: the open :class:`nuclassify.data.Dataset` the predictor will read.
         target: the target the caller needs; None accepts the model's own.
 
     Raises:
-        RunDirError: the run directory is missing or incomplete.
+        RunDirError: the run directory is missing or incomplete, or the ONNX file is missing or damaged.
         UsageError: the model was trained for another target, views or input shapes than the data
-            (both sides named), or trackfit was asked for on a non-MINERvA file.
+            (both sides named), trackfit was asked for on a non-MINERvA file, or an ONNX file needs
+            onnxruntime and it is not installed.
     """
-    if spec.lower() == TRACKFIT:
-        return _trackfit_predictor(dataset, target)
+    if spec.lower() in CLASSICAL:
+        return _trackfit_predictor(dataset, target, spec.lower())
+    if is_onnx_path(spec):
+        return _onnx_predictor(spec, dataset, target)
     from nuclassify.training import load_run  # imports Keras: only when a network is asked for
 
     run = load_run(spec)

@@ -22,10 +22,15 @@ class SignedLog1p(keras.layers.Layer):
     empty pixels at exactly zero, keeps the sign of early hit times, and compresses every channel
     to a few units, so no per-file statistics are needed and a saved model carries its own
     preprocessing (``predict`` on a raw file just works).
+
+    Written as ``log(1 + |x|)`` rather than ``log1p``: TensorFlow's ``Log1p`` op has no ONNX
+    counterpart in tf2onnx (https://github.com/onnx/tensorflow-onnx, ``support_status.md``), so a
+    model holding it cannot be exported. The two differ by at most half a float32 ulp of 1
+    (6e-8) in absolute terms, for |x| below about 1e-7, far below anything a detector records.
     """
 
     def call(self, inputs):  # noqa: D102 - Keras API
-        return ops.sign(inputs) * ops.log1p(ops.abs(inputs))
+        return ops.sign(inputs) * ops.log(1.0 + ops.abs(inputs))
 
     def compute_output_shape(self, input_shape):  # noqa: D102 - Keras API
         return input_shape

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from nuclassify.errors import SpecError, TrainingDivergedError, UsageError
+from nuclassify.errors import OutputError, SpecError, TrainingDivergedError, UsageError
 from nuclassify.search._candidate import FAILED, FINISHED, Job, Outcome
 
 __all__ = ["resolve_trainer", "evaluate", "child_main", "Trainer"]
@@ -52,8 +52,15 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: the reason prefix of a candidate that could not write its files (full disk, size limit, ...):
+#: not the network's fault, so the search stops and ``--resume`` trains it again (see _loop)
+OUTPUT_FAILURE = "output: "
+
+
 def failure_reason(exc: BaseException) -> str:
-    """``invalid spec: ...``, ``nan: ...``, ``out of memory: ...`` or ``error: Type: message``."""
+    """``invalid spec: ...``, ``nan: ...``, ``out of memory: ...``, ``output: ...`` or ``error: Type: message``."""
+    if isinstance(exc, OutputError):
+        return _one_line(f"{OUTPUT_FAILURE}{exc}")
     if isinstance(exc, SpecError):
         return _one_line(f"invalid spec: {exc}")
     if isinstance(exc, TrainingDivergedError):

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nuclassify._diskfaults import is_write_failure, write_failure
 from nuclassify._runlock import hold_run_dir
-from nuclassify.errors import DataFileError, NuclassifyError, RunDirError
+from nuclassify.errors import DataFileError, NuclassifyError, OutputError, RunDirError
 from nuclassify.search._config import Progress, SearchConfig, SearchResult
 from nuclassify.search._evolve_config import (
     SPACE_BY_LAYOUT,
@@ -257,6 +258,13 @@ def _evolve_held(config: EvolveConfig, *, progress: Callable[[Progress], None] |
                                 progress=progress)
     except KeyboardInterrupt:
         raise SearchInterrupted(_interrupted(config, None)) from None
+    except (OSError, OutputError) as exc:  # its records (journal, results.csv) met a full disk, a size limit
+        if isinstance(exc, OSError) and not is_write_failure(exc):
+            raise
+        error = exc if isinstance(exc, OutputError) else \
+            write_failure(config.run_dir, exc, progress="while the search wrote its records")
+        # the journal's torn last line, if any, is dropped on resume; an unfinished candidate runs again
+        raise OutputError(f"{error}; the search stopped: make room and continue with --resume") from exc
     if result.stopped == "interrupted":
         raise SearchInterrupted(_interrupted(config, result))
     paths, notes = write_plots(config.run_dir) if plots else ([], [])

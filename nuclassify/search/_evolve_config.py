@@ -30,14 +30,25 @@ _OBJECTIVE_NAMES = (*RESULT_KEYS, "latency")
 
 
 def auto_population(budget: int) -> int:
-    """P when not given: a third of the budget, 4 to 100, so a small search still evolves
-    (a population as large as the budget would make evolution a random search)."""
-    return min(100, max(4, budget // 3))
+    """P when not given: a quarter of the budget, 4 to 100.
+
+    Why a quarter: the first P candidates are random draws, so P is the exploration that comes
+    before any selection. At the small budgets a workstation affords (tens of candidates), a
+    third of the budget left too few mutants to beat random search; a quarter did (digits, 24
+    candidates, 5 seeds: benchmarks/bench_evolve.py). A population as large as the budget would
+    make evolution a random search.
+    """
+    return min(100, max(4, budget // 4))
 
 
 def auto_tournament(population: int) -> int:
-    """S when not given: a quarter of P, 2 to 10 (regularized evolution's usual pressure)."""
-    return min(population, max(2, min(10, population // 4)))
+    """S when not given: half of P, 2 to 10.
+
+    Real et al. (arXiv:1802.01548) use S = P/4 with P = 100 over 20,000 candidates; with the
+    handful of mutants a small budget allows, a tournament of half the population selects
+    harder (the parent is usually one of the best few), which is what beat random search here.
+    """
+    return min(population, max(2, min(10, population // 2)))
 
 
 def _positive(name: str, value: object, *, optional: bool = True, number: bool = False) -> None:

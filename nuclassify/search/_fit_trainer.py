@@ -179,6 +179,7 @@ def train_candidate(spec: dict, task: dict) -> dict:
     config = TrainConfig(options["train"], out_dir, epochs=epochs, seed=int(task["seed"]) % 2**32,
                          precision=options.get("precision", "fp32"), overwrite=True, target=options.get("target"),
                          quiet=True, progress="none", backup_seconds=None, digests=options.get("digests"),
+                         checkpoints="best", tensorboard=False,  # re-run from scratch if interrupted
                          **_subset(options))
     callbacks, stopper = [], None
     median = options.get("early_stop") == "median"

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nuclassify.errors import UsageError
+from nuclassify.errors import OutputError, UsageError
 from nuclassify.search._candidate import FAILED, FINISHED, Candidate, Job, Outcome
+from nuclassify.search._child import OUTPUT_FAILURE
 from nuclassify.search._config import Progress, SearchConfig, SearchResult, SearchStopped
 from nuclassify.search._executors import Executor
 from nuclassify.search._export import named_spec, write_best, write_results
@@ -131,6 +132,10 @@ class _Search:
         candidate = self.candidates.get(outcome.id)
         if candidate is None or candidate.done:
             return
+        if outcome.status == FAILED and outcome.reason.startswith(OUTPUT_FAILURE):
+            # The disk, not the network: no result is journalled, so --resume trains it again.
+            raise OutputError(f"candidate {outcome.id} could not write its files: "
+                              f"{outcome.reason[len(OUTPUT_FAILURE):]}")
         self.running.discard(outcome.id)
         times = {"worker": outcome.worker, "start": round(outcome.start, 6), "end": round(outcome.end, 6)}
         values = dict(outcome.objectives)

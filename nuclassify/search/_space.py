@@ -19,7 +19,8 @@ Spaces for MINERvA, NOvA and generic images ship in ``spaces/``. The keys:
 - ``limits.max_params``: the parameter cap; ``limits.max_memory_gb``: the cap on a candidate's
   estimated training memory (:func:`training_memory_gb`: a network of few parameters can still
   hold gigabytes of activations at full image size and a large batch); ``mutation``:
-  ``max_genes`` changed per child, and the weight of each operator (insert, remove, swap, layer, training, structure).
+  ``max_genes`` changed per child (default 1), and the weight of each operator (insert, remove, swap, layer,
+  training, structure).
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def parse_space(raw: Any, source: str) -> SearchSpace:
                                    or max_memory <= 0):
         raise _fail(f"{where}limits.max_memory_gb", f"must be a positive number; received {max_memory!r}")
     mutation = _section(raw, "mutation", where, {"max_genes", "ops"})
-    max_genes = mutation.get("max_genes", 2)
+    max_genes = mutation.get("max_genes", 1)  # one change per child, as in Real et al. (arXiv:1802.01548)
     if not isinstance(max_genes, int) or isinstance(max_genes, bool) or max_genes < 1:
         raise _fail(f"{where}mutation.max_genes", f"must be an integer >= 1; received {max_genes!r}")
     ops = mutation.get("ops", MUTATION_OPS)

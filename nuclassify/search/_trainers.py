@@ -83,9 +83,10 @@ def scripted(spec: dict, task: dict) -> dict:
     """Behave per candidate id as ``options["script"]`` says, else like :func:`sleep`.
 
     ``{"script": {"2": "crash", "4": "hang", "6": "invalid", "8": "nan", "9": "fail"}}``;
-    ``"invalid"`` breaks the spec and walks it, so the candidate fails as a spec that cannot be
-    built would; ``"interrupt"`` raises KeyboardInterrupt (Ctrl-C in the middle of a candidate),
-    and ``"interrupt-once"`` does so only the first time (it leaves a mark in ``run_dir``), so a
+    ``"disk-full-once"`` raises the OutputError of a full disk the first time (a mark in
+    ``run_dir`` remembers it); ``"invalid"`` breaks the spec and walks it, so the candidate fails
+    as a spec that cannot be built would; ``"interrupt"`` raises KeyboardInterrupt (Ctrl-C in the
+    middle of a candidate), and ``"interrupt-once"`` does so only the first time (it leaves a mark in ``run_dir``), so a
     resumed search with the same options gets past it.
     """
     action = task.get("options", {}).get("script", {}).get(str(task["candidate_id"]), "sleep")
@@ -104,6 +105,14 @@ def scripted(spec: dict, task: dict) -> dict:
         if not os.path.exists(mark):
             open(mark, "w").close()
             raise KeyboardInterrupt
+    if action == "disk-full-once":
+        mark = os.path.join(task["run_dir"], f".disk-full-{task['candidate_id']}")
+        if not os.path.exists(mark):
+            open(mark, "w").close()
+            from nuclassify.errors import OutputError
+
+            raise OutputError(f"{task['run_dir']}/candidates/{task['candidate_id']}/best.keras: no space left on "
+                              "device (free 0 B)")
     if action == "invalid":
         first = next(iter(spec["columns"]))
         spec["columns"][first].insert(0, {"kind": "conv", "filters": 1, "kernel": [10_000, 1]})

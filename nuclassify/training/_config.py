@@ -34,6 +34,7 @@ LR_SCHEDULES = ("none", "cosine", "plateau")
 ENGINES = ("fit", "jax-loop")
 PROGRESS_MODES = ("auto", "bar", "lines", "none")
 CLASS_WEIGHTS = ("none", "balanced")
+CHECKPOINTS = ("all", "best")
 _DIGEST_ROLES = ("train", "valid")
 
 
@@ -138,6 +139,10 @@ class TrainConfig:
             "valid"), so that many calls on one file do not each hash it (up to 4 GiB). Checked
             against the file's path and size.
         progress: "auto" (a live bar on a terminal, plain lines otherwise), "bar", "lines", "none".
+        checkpoints: "all" (best.keras, last.keras, the resume checkpoint and model.keras) or
+            "best" (best.keras only, for a search: its candidates are retrained from scratch when
+            interrupted, so the rest is write time and disk it never reads; no ``resume``).
+        tensorboard: write TensorBoard logs (TensorFlow backend, engine "fit", package installed).
     """
 
     train_data: str | os.PathLike
@@ -166,6 +171,8 @@ class TrainConfig:
     valid_indices: np.ndarray | Sequence[int] | None = None
     digests: Mapping[str, dict] | None = None
     progress: str = "auto"
+    checkpoints: str = "all"
+    tensorboard: bool = True
 
     def __post_init__(self) -> None:
         """Check and normalise every option once; one-line UsageError naming the option."""
@@ -180,6 +187,7 @@ class TrainConfig:
         _choice("lr schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("engine", self.engine, ENGINES)
         _choice("progress", self.progress, PROGRESS_MODES)
+        _choice("checkpoints", self.checkpoints, CHECKPOINTS)
         if self.class_weights is not None:
             _choice("class weights", self.class_weights, CLASS_WEIGHTS)
         if self.target is not None and (not isinstance(self.target, str) or not self.target):
@@ -232,6 +240,8 @@ class TrainConfig:
             raise UsageError("train_indices is empty")
         if self.max_events is not None and self.train_indices is not None:
             raise UsageError("give either max_events or train_indices, not both")
+        if self.resume and self.checkpoints == "best":
+            raise UsageError("resume needs the resume checkpoint, which checkpoints='best' does not write")
         if self.distribute and self.engine == "jax-loop":
             raise UsageError("--engine jax-loop trains on one device; use --engine fit with --distribute")
 

@@ -37,12 +37,13 @@ from nuclassify.training._feed import StreamSpec
 from nuclassify.training._keeper import read_state
 from nuclassify.training._kerasloop import run_keras_fit, tensorboard_ok
 from nuclassify.training._rundir import (
+    after_failure,
     check_run_dir,
-    discard_unstarted_run,
     file_digest,
     prepare_run_dir,
     read_run_json,
     save_model_atomic,
+    start_run,
     write_json_atomic,
 )
 
@@ -182,26 +183,27 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
                 raise RunDirError(f"{run_dir}: cannot resume with different settings: {'; '.join(problems)}")
             state = read_state(run_dir)
             done = state["epochs_completed"] if state else 0
-            if state and done >= config.epochs and state["step"] == 0:
+            # (every epoch done but not complete, e.g. the disk filled as model.keras was saved: resume saves it)
+            if state and done >= config.epochs and state["step"] == 0 and old.get("status") == "complete":
                 raise RunDirError(f"{run_dir}: the run already completed {done} epoch(s); "
                                   f"ask for more with --epochs {done + 1} or more")
             meta["timings"] = old.get("timings", [])
         else:
-            (run_dir / "spec.json").write_text(json.dumps(spec, indent=1) + "\n")
             meta["timings"] = []
         meta["status"] = "running"
         meta["epochs_completed"] = state["epochs_completed"] if state else 0
-        write_json_atomic(run_dir / "run.json", meta)
+        start_run(run_dir, meta, spec=None if config.resume else spec, created=created)  # both, or neither
         run = _Run(spec=spec, meta=meta, state=state, run_dir=run_dir, train_ds=train_ds, valid_ds=valid_ds,
                    train_idx=train_idx, valid_idx=valid_idx, labels=labels, n_classes=n_classes,
                    input_shapes=input_shapes, batch_size=batch_size, started=started, t_start=t_start)
         try:
             with stop_on_signals() as stop_requested, fresh_keras_session():
                 return _train(run, config, extra_callbacks=callbacks, stop_requested=stop_requested)
-        except (UsageError, TrainingError):  # found only once the devices are known: nothing was trained
-            if not config.resume:
-                discard_unstarted_run(run_dir, created=created)
-            raise
+        except BaseException as exc:  # before the first checkpoint nothing is kept; after it, --resume
+            error = after_failure(run_dir, exc, new_run=not config.resume, created=created, data=(train_ds, valid_ds))
+            if error is exc:
+                raise
+            raise error from exc
     finally:
         train_ds.close()
         if valid_ds is not None and valid_ds is not train_ds:
@@ -277,7 +279,7 @@ def fresh_keras_session() -> Iterator[None]:
 
     policy = keras.config.dtype_policy()
     distribution = keras.distribution.distribution()
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)  # the last fit's exit collected already (0.3 s a call)
     try:
         yield
     finally:
@@ -373,7 +375,9 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
         else:
             stopped_early, nan = run_keras_fit(model, config, **common, extra_callbacks=extra_callbacks,
                                                events=min(len(run.train_idx), steps * run.batch_size))
-    if not tensorboard_ok(backend) or config.engine != "fit":
+    if not config.tensorboard:
+        meta["tensorboard"] = "off"
+    elif not tensorboard_ok(backend) or config.engine != "fit":
         meta["tensorboard"] = ("skipped: TensorBoard logs need the TensorFlow backend, engine fit and the "
                                f"tensorboard package (this run: {backend}, {config.engine}, tensorboard "
                                f"{'installed' if tensorboard_ok('tensorflow') else 'not installed'})")
@@ -392,18 +396,21 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
         meta["status"] = "stopped-nan"
         meta["nan"] = nan
         write_json_atomic(run_dir / "run.json", meta)
-        kept = (f"the last good checkpoint is {run_dir / 'last.keras'} (epoch {state['epochs_completed']})"
+        good = run_dir / ("last.keras" if config.checkpoints == "all" else "best.keras")
+        kept = (f"the last good checkpoint is {good} (epoch {state['epochs_completed']})"
                 if state["epochs_completed"] else "no epoch had completed, so no checkpoint exists")
         raise TrainingDivergedError(f"loss became NaN at epoch {nan['epoch'] + 1}, step {nan['step']}: training "
                                     f"stopped; {kept}; try a lower learning rate or --precision fp32")
-    save_model_atomic(model, run_dir / "model.keras")
+    final = run_dir / ("model.keras" if config.checkpoints == "all" else "best.keras")
+    if config.checkpoints == "all":
+        save_model_atomic(model, final)
     history = state["history"]
     rates = [r["events_per_s"] for r in history if "events_per_s" in r]
     meta.update(status="complete", epochs_completed=state["epochs_completed"], best=state.get("best"),
                 stopped_early=stopped_early,
                 events_per_s=round(float(np.mean(rates)), 1) if rates else None)
     write_json_atomic(run_dir / "run.json", meta)
-    return FitResult(run_dir=run_dir, model_path=run_dir / "model.keras", epochs_completed=state["epochs_completed"],
+    return FitResult(run_dir=run_dir, model_path=final, epochs_completed=state["epochs_completed"],
                      history=history, best=state.get("best"), train_events=len(run.train_idx),
                      valid_events=0 if valid_idx is None else len(valid_idx),
                      events_per_s=math.nan if meta["events_per_s"] is None else meta["events_per_s"],

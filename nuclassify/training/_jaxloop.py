@@ -196,7 +196,8 @@ def run_jax_loop(model: Any, config: TrainConfig, *, train_stream: StreamSpec, v
                     if not math.isfinite(float(st[3][0])):
                         return False, {"epoch": epoch, "step": done}
                     to_model(st)
-                    save_resume(model, run_dir, state, epoch, done)
+                    if config.checkpoints == "all":
+                        save_resume(model, run_dir, state, epoch, done)
                     if stop:
                         state["interrupted"] = {"epoch": epoch, "step": done}
                         return False, None
@@ -227,7 +228,7 @@ def run_jax_loop(model: Any, config: TrainConfig, *, train_stream: StreamSpec, v
             lines.end_epoch(row, row["events_per_s"])
         to_model(st)
         value = row.get(monitor, row["loss"])
-        end_epoch(model, run_dir, state, row, monitor, on_epoch)
+        end_epoch(model, run_dir, state, row, monitor, on_epoch, checkpoints=config.checkpoints)
         if stop_requested is not None and stop_requested.is_set():
             state["interrupted"] = {"epoch": epoch + 1, "step": 0}
             return False, None

@@ -66,7 +66,7 @@ def save_resume(model: Any, run_dir: Path, state: dict, epoch: int, step: int) -
 
 
 def end_epoch(model: Any, run_dir: Path, state: dict, row: dict, monitor: str,
-              on_epoch: Callable[[dict], None] | None = None) -> None:
+              on_epoch: Callable[[dict], None] | None = None, *, checkpoints: str = "all") -> None:
     """Save a completed epoch in the crash-safe order of this module's docstring.
 
     Args:
@@ -76,17 +76,23 @@ def end_epoch(model: Any, run_dir: Path, state: dict, row: dict, monitor: str,
         row: the epoch's history row; ``row["epoch"]`` counts from 0.
         monitor: the metric that picks best.keras ("val_loss" or "loss"; lower is better).
         on_epoch: called with the state once everything is saved (to rewrite run.json).
+        checkpoints: "best" saves best.keras only (TrainConfig.checkpoints): no last.keras, no
+            resume checkpoint.
     """
     epoch = int(row["epoch"])
     value = row.get(monitor, row.get("loss"))
     if value is not None and (state.get("best") is None or value < state["best"]["value"]):
         save_model_atomic(model, run_dir / "best.keras")
         state["best"] = {"epoch": epoch, "metric": monitor, "value": float(value)}
-    save_model_atomic(model, run_dir / "last.keras")
+    if checkpoints == "all":
+        save_model_atomic(model, run_dir / "last.keras")
     state["history"] = [r for r in state.get("history", []) if r["epoch"] < epoch] + [row]
     state["epochs_completed"] = epoch + 1
     state["epoch_running"] = epoch + 1
-    save_resume(model, run_dir, state, epoch + 1, 0)
+    if checkpoints == "all":
+        save_resume(model, run_dir, state, epoch + 1, 0)
+    else:
+        state["epoch"], state["step"] = epoch + 1, 0
     write_text_atomic(run_dir / "history.csv", history_csv(state["history"]))
     if on_epoch is not None:
         on_epoch(state)
@@ -112,7 +118,9 @@ def make_keeper(run_dir: Path, config: TrainConfig, *, state: dict, steps_per_ep
     import keras
 
     backup_every, backup_seconds = config.backup_steps, config.backup_interval_s
-    (run_dir / "resume").mkdir(exist_ok=True)
+    resumable = config.checkpoints == "all"
+    if resumable:
+        (run_dir / "resume").mkdir(exist_ok=True)
 
     class _Keeper(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -140,13 +148,14 @@ def make_keeper(run_dir: Path, config: TrainConfig, *, state: dict, steps_per_ep
             self._since += 1
             done = self._offset + batch + 1
             if stop_requested is not None and stop_requested.is_set() and done < steps_per_epoch:
-                self._save_resume(state["epoch_running"], done)
+                if resumable:
+                    self._save_resume(state["epoch_running"], done)
                 self.interrupted = state["interrupted"] = {"epoch": state["epoch_running"], "step": done}
                 self.model.stop_training = True
                 return
             due = bool(backup_every and self._since >= backup_every) or bool(
                 backup_seconds and time.perf_counter() - self._saved_at >= backup_seconds)
-            if due and done < steps_per_epoch:
+            if due and resumable and done < steps_per_epoch:
                 self._since = 0
                 self._save_resume(state["epoch_running"], done)
 
@@ -168,7 +177,7 @@ def make_keeper(run_dir: Path, config: TrainConfig, *, state: dict, steps_per_ep
                 row["resumed_at_step"] = self._offset
             self._offset = 0
             self._since = 0
-            end_epoch(self.model, run_dir, state, row, monitor, on_epoch)
+            end_epoch(self.model, run_dir, state, row, monitor, on_epoch, checkpoints=config.checkpoints)
             self._saved_at = time.perf_counter()
             if stop_requested is not None and stop_requested.is_set():
                 self.interrupted = state["interrupted"] = {"epoch": epoch + 1, "step": 0}

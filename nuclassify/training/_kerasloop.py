@@ -55,7 +55,7 @@ def run_keras_fit(model: Any, config: TrainConfig, *, train_stream: StreamSpec, 
             cbs.append(stopper)
         if config.lr_schedule == "plateau":
             cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=2, verbose=0))
-        if tensorboard_ok(backend):
+        if config.tensorboard and tensorboard_ok(backend):
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
         cbs += list(extra_callbacks or [])
         feed = make_feed(train_stream, epoch=epoch, start_step=start_step, class_weight=weights)

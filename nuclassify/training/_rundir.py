@@ -20,6 +20,7 @@ so a resume check on a 100 GB file takes milliseconds, and the method is named i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -31,11 +32,19 @@ from typing import Any
 
 from nuclassify._fileio import atomic_output, default_file_mode
 from nuclassify._runlock import LOCK_FILES, run_in_progress
-from nuclassify.errors import RunDirError
+from nuclassify.errors import (
+    DataFileError,
+    NuclassifyError,
+    OutputError,
+    RunDirError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
 from nuclassify.models import load_model as _load_keras_model
 
-__all__ = ["RUN_FILES", "LoadedRun", "load_run", "prepare_run_dir", "discard_unstarted_run", "file_digest",
-           "write_json_atomic", "read_run_json", "save_model_atomic", "check_run_dir"]
+__all__ = ["RUN_FILES", "LoadedRun", "load_run", "prepare_run_dir", "start_run", "discard_unstarted_run",
+           "after_failure", "has_checkpoint", "file_digest", "write_json_atomic", "read_run_json", "save_model_atomic",
+           "check_run_dir"]
 
 RUN_FILES = ("run.json", "spec.json", "model.keras", "best.keras", "last.keras", "history.csv", "logs", "resume")
 _WHOLE_HASH_LIMIT = 4 << 30
@@ -100,15 +109,24 @@ def check_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) 
         raise RunDirError(f"{run_dir}: --resume and --overwrite exclude each other")
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: exists and is not a directory")
+    has_meta = (run_dir / "run.json").is_file()
+    ours = [n for n in RUN_FILES if (run_dir / n).exists()] if run_dir.is_dir() else []
     if resume:
-        if not (run_dir / "run.json").is_file():
+        if not has_meta:
+            if ours:  # left by an older version, or by a run killed while it set up: nothing to continue
+                raise RunDirError(f"{run_dir}: nothing to resume: it holds only a partial set-up of a run that never "
+                                  f"started ({', '.join(ours)}, no run.json); start again with --overwrite")
             raise RunDirError(f"{run_dir}: nothing to resume (no run.json); start a new run without --resume")
         return run_dir
     if run_dir.is_dir() and any(p.name not in LOCK_FILES for p in run_dir.iterdir()):  # our lock is not content
-        ours = [n for n in RUN_FILES if (run_dir / n).exists()]
         if not overwrite:
+            if ours and not has_meta:
+                raise RunDirError(f"{run_dir}: holds only a partial set-up of a run that never started "
+                                  f"({', '.join(ours)}, no run.json); use --overwrite to replace it")
             what = "holds another run" if ours else "is not empty"
-            raise RunDirError(f"{run_dir}: {what}; use --resume to continue it or --overwrite to replace it")
+            hint = "use --resume to continue it or --overwrite to replace it" if ours else \
+                "use --overwrite to write a run beside its files, or choose another --out"
+            raise RunDirError(f"{run_dir}: {what}; {hint}")
     return run_dir
 
 
@@ -137,18 +155,66 @@ def prepare_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool
     return run_dir
 
 
-def discard_unstarted_run(run_dir: Path, *, created: bool) -> None:
-    """Remove what a run wrote before it turned out it could not start (a set-up error).
+def start_run(run_dir: Path, meta: dict, *, spec: dict | None, created: bool) -> None:
+    """Write a run's first files: ``spec.json`` (a new run; ``spec`` None when resuming) and ``run.json``.
 
-    Only for a new run that has no checkpoint yet, so that the corrected command is not refused
-    for a RUN_DIR that "holds another run". ``created``: this run made the folder, so an empty
-    one is removed too.
+    Both are written atomically, and if either fails (a full disk, a size limit) a new run's
+    files are removed again, so the folder never holds a spec without its run.json, which
+    neither ``--resume`` nor a new run could use.
     """
-    if (run_dir / "resume" / "state.keras").exists():
+    try:
+        if spec is not None:
+            write_json_atomic(run_dir / "spec.json", spec)
+        write_json_atomic(run_dir / "run.json", meta)
+    except BaseException:
+        if spec is not None:
+            discard_unstarted_run(run_dir, created=created)
+        raise
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether RUN_DIR holds a complete resume checkpoint (the model and the state that names it)."""
+    return (run_dir / "resume" / "state.keras").is_file() and (run_dir / "resume" / "state.json").is_file()
+
+
+def discard_unstarted_run(run_dir: Path, *, created: bool) -> None:
+    """Remove what a run wrote before it turned out it could not start (a set-up error, a full disk).
+
+    Only for a new run that has no complete checkpoint yet, so that the corrected command is not
+    refused for a RUN_DIR that "holds another run". ``created``: this run made the folder, so an
+    empty one is removed too. Never raises: it runs while another error is on its way out.
+    """
+    if has_checkpoint(run_dir):
         return
-    _remove_run_files(run_dir)
-    if created and run_dir.is_dir() and not any(run_dir.iterdir()):  # (a held lock file stays: its holder removes it)
-        run_dir.rmdir()
+    with contextlib.suppress(OSError):
+        _remove_run_files(run_dir)
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):  # (a held lock stays: its holder removes it)
+            run_dir.rmdir()
+
+
+def after_failure(run_dir: Path, exc: BaseException, *, new_run: bool, created: bool,
+                  data: tuple[Any, ...] = ()) -> BaseException:
+    """Leave RUN_DIR usable after ``exc`` stopped training; return the error to raise, saying what to do.
+
+    Before the first complete checkpoint a new run's files are removed (nothing is lost; the
+    same command starts again). After it the run is kept, and a read or write failure (a
+    truncated data file, a full disk) says that ``--resume`` continues from the checkpoint.
+    Interrupts and NaN stops record their own state and are left as they are.
+
+    ``data``: the open datasets; when one of them stopped its stream (``stream_error``), that
+    error is the cause, whatever the backend wrapped it in (TF: ``UnknownError``).
+    """
+    if isinstance(exc, (TrainingInterrupted, TrainingDivergedError)):
+        return exc
+    if not isinstance(exc, (NuclassifyError, KeyboardInterrupt)):
+        exc = next((ds.stream_error for ds in data if getattr(ds, "stream_error", None) is not None), exc)
+    if not has_checkpoint(run_dir):
+        if new_run:
+            discard_unstarted_run(run_dir, created=created)
+        return exc
+    if isinstance(exc, (DataFileError, OutputError)) and exc.args and "--resume" not in str(exc):
+        exc.args = (f"{exc}; {run_dir} keeps its last checkpoint: continue with --resume once this is fixed",)
+    return exc
 
 
 @dataclass
