@@ -205,10 +205,12 @@ def _pid_alive(pid: int) -> bool:
 class RunLock:
     """An exclusive hold on one run directory (see the module docstring); use :func:`hold_run_dir`."""
 
-    def __init__(self, run_dir: Path, mechanism: str, fd: int | None, created: bool) -> None:
+    def __init__(self, run_dir: Path, mechanism: str, fd: int | None, created: bool,
+                 made: tuple[Path, ...] = ()) -> None:
         self.run_dir = run_dir
         self.mechanism = mechanism
         self.created = created
+        self._made = made or ((run_dir,) if created else ())  # folders this lock created, innermost first
         self._fd = fd
 
     @classmethod
@@ -216,22 +218,26 @@ class RunLock:
         run_dir = Path(run_dir)
         if run_dir.exists() and not run_dir.is_dir():
             raise RunDirError(f"{run_dir}: exists and is not a directory")
-        created = not run_dir.exists()
+        made = tuple(p for p in (run_dir, *run_dir.parents) if not p.exists())  # removed again if left empty
+        created = bool(made)
         run_dir.mkdir(parents=True, exist_ok=True)
         mechanism = lock_mechanism(run_dir)
         try:
             if mechanism == "flock":
                 try:
-                    return cls._acquire_flock(run_dir, created)
+                    lock = cls._acquire_flock(run_dir, created)
                 except OSError as exc:
                     if exc.errno not in _UNTRUSTED_ERRNOS:
                         raise
                     mechanism = "file"  # no advisory locks here (ENOLCK, EOPNOTSUPP): fall back
-            return cls._acquire_owner_file(run_dir, created, break_stale)
+                else:
+                    lock._made = made
+                    return lock
+            lock = cls._acquire_owner_file(run_dir, created, break_stale)
+            lock._made = made
+            return lock
         except BaseException:
-            if created:
-                with contextlib.suppress(OSError):
-                    run_dir.rmdir()
+            _remove_empty(made)
             raise
 
     @classmethod
@@ -276,12 +282,20 @@ class RunLock:
         nothing in it, so it goes too."""
         with contextlib.suppress(OSError):  # flock: unlinked while still held (see _lock_open)
             (self.run_dir / (OWNER_NAME if self.mechanism == "file" else LOCK_NAME)).unlink()
-        if remove_dir_if_empty and self.run_dir.is_dir() and not any(self.run_dir.iterdir()):
-            with contextlib.suppress(OSError):
-                self.run_dir.rmdir()
+        if remove_dir_if_empty:
+            _remove_empty(self._made)
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _remove_empty(folders: tuple[Path, ...]) -> None:
+    """Remove the folders a lock made (innermost first), as long as each is empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone): its parents are not ours to judge
+            return
 
 
 @contextlib.contextmanager

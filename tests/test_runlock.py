@@ -89,8 +89,8 @@ def test_a_directory_made_for_nothing_is_removed_again(tmp_path):
     run_dir = tmp_path / "a" / "run"
     with hold_run_dir(run_dir) as lock:
         assert lock.created and (run_dir / LOCK_NAME).is_file()
-    assert not run_dir.exists()
-    run_dir.mkdir()
+    assert not (tmp_path / "a").exists()  # the parent it made goes too
+    run_dir.mkdir(parents=True)
     with hold_run_dir(run_dir) as lock:  # existed before: kept, with what was written, without the lock
         assert not lock.created
         (run_dir / "run.json").write_text("{}")
