@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nuclassify.evaluation.trackfit._hits import VIEW_COS, VIEW_SIN, EventHits
+from nuclassify.evaluation.trackfit._hough import _longest_run  # one run-finder for both methods
 
 __all__ = ["Track2D", "Track3D", "find_tracks_2d", "match_3d", "view_column"]
 
@@ -124,19 +125,6 @@ def find_tracks_2d(hits: EventHits, view: int, *, max_tracks: int = 4, min_hits:
         live[local] = False
         n_live -= len(local)
     return tracks
-
-
-def _longest_run(idx: np.ndarray, cols: np.ndarray, max_gap: int) -> np.ndarray:
-    """The inliers forming the longest run of columns with jumps of at most ``max_gap``."""
-    order = np.argsort(cols, kind="stable")
-    idx, cols = idx[order], cols[order]
-    breaks = np.flatnonzero((cols[1:] - cols[:-1]) > max_gap) + 1
-    if len(breaks) == 0:
-        return idx
-    starts = np.concatenate(([0], breaks))
-    ends = np.concatenate((breaks, [len(idx)]))
-    best = int(np.argmax(ends - starts))
-    return idx[starts[best]:ends[best]]
 
 
 def _stereo_residual(x: Track2D, u: Track2D, v: Track2D) -> float:
