@@ -74,7 +74,7 @@ class PlainProgress:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if exc_type is None or self.pos:
-            self._write(self._clock(), final=True)
+            self._write(self._clock(), final=True, stopped=exc_type is not None)
 
     def update(self, n: int) -> None:
         """Count ``n`` more done; write a line if the interval has passed."""
@@ -83,8 +83,9 @@ class PlainProgress:
         if now - self._last >= self.interval_s:
             self._write(now)
 
-    def line(self, now: float, final: bool = False) -> str:
-        """The progress line at time ``now`` (``final``: the total time instead of the ETA)."""
+    def line(self, now: float, final: bool = False, stopped: bool = False) -> str:
+        """The progress line at time ``now`` (``final``: the total time instead of the ETA;
+        ``stopped``: the work ended in an error, so it says "stopped after", not "done in")."""
         elapsed = now - self._start
         text = f"{self.label}: {self.pos}"
         if self.length is not None:
@@ -98,14 +99,14 @@ class PlainProgress:
             shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"  # slow work (simulation) keeps 2 digits
             text += f" {shown} {_RATE_UNITS.get(self.unit, self.unit)}/s"
         if final:
-            text += f" done in {format_duration(elapsed)}"
+            text += f" {'stopped after' if stopped else 'done in'} {format_duration(elapsed)}"
         elif rate and self.length is not None and self.length >= self.pos:
             text += f" ETA {format_duration((self.length - self.pos) / rate)}"
         return text
 
-    def _write(self, now: float, final: bool = False) -> None:
+    def _write(self, now: float, final: bool = False, stopped: bool = False) -> None:
         self._last = now
         stream = sys.stderr
         if stream is not None:
-            stream.write(self.line(now, final) + "\n")
+            stream.write(self.line(now, final, stopped) + "\n")
             stream.flush()

@@ -83,7 +83,7 @@ def test_a_failed_job_logs_how_far_it_got(capsys):
         clock.now += 1.0
         bar.update(40)
         raise RuntimeError("disk gone")
-    assert _lines(capsys.readouterr().err) == ["evaluate: 40/100 events (40%) 40 ev/s done in 0:00:01"]
+    assert _lines(capsys.readouterr().err) == ["evaluate: 40/100 events (40%) 40 ev/s stopped after 0:00:01"]
     with pytest.raises(RuntimeError), PlainProgress(100, "evaluate", clock=clock):
         raise RuntimeError("before any work")
     assert capsys.readouterr().err == ""

@@ -156,6 +156,13 @@ class Journal:
             self._synced_at = now
 
     def close(self) -> None:
+        """Commit and close; the file is closed even when the commit fails (a full disk), so the
+        error propagates once instead of again as "Exception ignored" when the object is collected."""
         if not self._fh.closed:
-            self.commit(sync=True)
-            self._fh.close()
+            try:
+                self.commit(sync=True)
+            finally:
+                try:
+                    self._fh.close()
+                except OSError:  # its buffer could not be flushed either: the commit's error says why
+                    pass
