@@ -79,3 +79,26 @@ def test_show_nova_and_images(tmp_path):
         h5["labels"] = np.array([1, 0])
     draw_event(images, 0, tmp_path / "img.png")
     assert _coloured_fraction(tmp_path / "img.png") > 0.05
+
+
+def test_show_reco_draws_the_reconstruction_over_the_views(grouped_2018, tmp_path, capsys):
+    """--reco passes the event's views to the reconstruction and draws its track and vertex on top."""
+    import matplotlib.pyplot as plt
+
+    plain, reco = tmp_path / "plain.png", tmp_path / "reco.png"
+    for out, extra in ((plain, []), (reco, ["--reco"])):
+        result = CliRunner().invoke(cli, ["show", str(grouped_2018), "--event", "0", "-o", str(out), *extra])
+        assert result.exit_code == 0, result.output
+    drawn = []
+    draw_event(grouped_2018, 0, tmp_path / "hook.png", overlay=lambda axes, views: drawn.append(
+        (len(axes), [v.shape for v in views], [len(ax.lines) for ax in axes])))
+    assert drawn == [(3, [(1, 127, 94, 2), (1, 127, 47, 2), (1, 127, 47, 2)], [drawn[0][2][0]] * 3)]
+    assert not np.array_equal(plt.imread(plain), plt.imread(reco))  # something was drawn on top
+    nova = tmp_path / "nova.h5"
+    with h5py.File(nova, "w") as h5:
+        h5["cvnmap"] = np.zeros((1, 16000), np.uint8)
+        h5["neutrino/interaction"] = np.array([4])
+    with pytest.raises(SystemExit) as info:
+        main(["show", str(nova), "--reco", "-o", str(tmp_path / "n.png")])
+    assert info.value.code == 2 and "--reco draws the MINERvA reconstruction" in capsys.readouterr().err
+    assert not (tmp_path / "n.png").exists()

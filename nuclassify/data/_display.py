@@ -8,7 +8,9 @@ targets can be marked where they are. matplotlib is imported only when drawing.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from nuclassify.data._reader import Dataset, open_dataset
 from nuclassify.data._schema import NOVA_CODE_NAMES
 from nuclassify.detector import minerva
 from nuclassify.errors import DataFileError
+
+#: draws on a finished event display: ``overlay(axes, views)``, one axes per view, the views a batch of one
+Overlay = Callable[[Sequence[Any], list[np.ndarray]], None]
 
 __all__ = ["draw_event"]
 
@@ -80,13 +85,17 @@ def _vertex_z(ds: Dataset, event: int) -> float | None:
 
 
 def draw_event(data: str | os.PathLike | Dataset, event: int, output: str | os.PathLike, *,
-               overwrite: bool = False, dpi: int = 110) -> Path:
+               overwrite: bool = False, dpi: int = 110, overlay: Overlay | None = None) -> Path:
     """Draw every view of ``event`` side by side to a PNG and return its path.
 
     MINERvA: X/U/V against z (mm, from the plane positions) and transverse position (mm), with
     the targets marked along z and the true vertex z (if stored) as a dashed line. NOvA: XZ/YZ
     in plane and cell numbers. Generic images: the image itself. Energy (channel 0) is coloured
     on a log scale; empty pixels stay white.
+
+    ``overlay(axes, views)`` draws on top of the panels (one per view, in the file's view order),
+    given the event's views as a batch of one; e.g. a reconstruction's tracks and vertex. It is a
+    callable so that this layer need not know what draws it (evaluation comes after data).
 
     Raises:
         DataFileError: if the file is bad or ``event`` is out of range.
@@ -99,14 +108,16 @@ def draw_event(data: str | os.PathLike | Dataset, event: int, output: str | os.P
                                          f"0-{ds.n_events - 1})")
         views = ds.read_views([int(event)])
         with atomic_output(output, overwrite) as tmp:
-            _render(ds, int(event), [v[0] for v in views], tmp, dpi)
+            _render(ds, int(event), [v[0] for v in views], tmp, dpi,
+                    None if overlay is None else (lambda axes: overlay(axes, views)))
         return Path(output)
     finally:
         if own:
             ds.close()
 
 
-def _render(ds: Dataset, event: int, images: list[np.ndarray], out: Path, dpi: int) -> None:
+def _render(ds: Dataset, event: int, images: list[np.ndarray], out: Path, dpi: int,
+            overlay: Callable[[Sequence[Any]], None] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,6 +163,8 @@ def _render(ds: Dataset, event: int, images: list[np.ndarray], out: Path, dpi: i
             ax.set_xlabel("column")
             ax.set_ylabel("row")
         ax.set_title(f"{name.upper()} view" if ds.layout != "images" else name)
+    if overlay is not None:
+        overlay(list(axes))
     fig.suptitle(_title(ds, event), fontsize=10)
     if mesh is not None:
         label = "energy (MeV, log)" if minerva_like else "intensity (log)"
