@@ -219,7 +219,9 @@ def test_baseline_joins_a_single_segment_model_for_plots_without_the_table(track
     assert "per_segment" not in payload and "baseline" not in payload
     assert alone.baseline is None and "per segment (detector z order)" in alone.format()
     assert "per_segment" in alone.to_dict()
-    full = format_evaluation(result.main_evaluation, result.baseline_evaluation)
+    full = format_evaluation(result.main_evaluation, result.baseline_evaluation,
+                             calibration=result.calibration[result.main])
     assert full.startswith(text) and "per segment (detector z order)" in full
     files = result.write_plots(tmp_path / "plots")
-    assert {f.name for f in files} >= {"confusion.png", "per_segment.png"}
+    assert {f.name for f in files} >= {"confusion.png", "per_segment.png", "reliability.png",
+                                       "accuracy_vs_confidence.png"}

@@ -26,7 +26,8 @@ from nuclassify.errors import UsageError
 @click.option("--per-segment", is_flag=True, help="Per-segment table with the trackfit baseline side by side.")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), default=None,
-              help="Draw confusion, per-segment, accuracy-vs-z (and NOvA efficiency/purity) PNGs here.")
+              help="Draw confusion, per-segment, accuracy-vs-z, reliability and accuracy-vs-confidence "
+                   "(and NOvA efficiency/purity) PNGs here.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--score-cut", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="NOvA: flavour-score cut for the 'at cut' efficiency and purity.")
@@ -34,7 +35,7 @@ from nuclassify.errors import UsageError
 def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[str, ...], more: tuple[str, ...],
              data_path: str, per_segment: bool, json_mode: bool, plots_dir: str | None, batch_size: int,
              score_cut: float) -> None:
-    """Accuracy with a 95% CI, per-class precision/recall, confusion matrix; optionally per segment.
+    """Accuracy with a 95% CI, calibration (ECE, NLL, Brier), per-class figures, confusion; optionally per segment.
 
     \b
     nuclassify evaluate --model runs/eps --data test.h5 --per-segment --plots plots/
@@ -73,6 +74,8 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
         plan = plan_evaluation(ds, specs, per_segment=per_segment, plots=plots_dir is not None)
         for warning in plan.warnings:
             click.echo(f"nuclassify: warning: {warning}", err=True)
+        for note in plan.notes:  # a stored temperature is applied: said once per model
+            click.echo(f"nuclassify: note: {note}", err=True)
         out.info(f"evaluating {', '.join(plan.predictors)} on {data_path} ({ds.n_events} events, "
                  f"target {plan.target})")
         with out.progress_bar(ds.n_events, "evaluate") as bar:

@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict": ("nuclassify.cli.predict_cmd", "predict", "Write per-event predictions as CSV or HDF5."),
     "export": ("nuclassify.cli.export_cmd", "export", "Export a trained network to ONNX or a SavedModel, verified."),
     "evolve": ("nuclassify.cli.evolve_cmd", "evolve", "Evolve network architectures for a data file (MENNDL-style)."),
+    "shift": ("nuclassify.cli.shift_cmd", "shift", "Score how far a data file lies from the training data."),
+    "calibrate": ("nuclassify.cli.calibrate_cmd", "calibrate", "Fit temperature scaling for a run on labelled data."),
 }
 ALIASES: dict[str, str] = {"search": "evolve"}
 
@@ -40,6 +42,8 @@ Worked examples (one per command):
   nuclassify predict --model runs/eps --data test.h5 > predictions.csv
   nuclassify export --model runs/eps -o eps.onnx
   nuclassify evolve --data train.h5 --valid valid.h5 --budget 30 --out runs/evo --epochs 2
+  nuclassify shift --model runs/eps --reference heldout.h5 --data real.h5 --plot shift.png
+  nuclassify calibrate --model runs/eps --data valid.h5
 
 Run 'nuclassify COMMAND --help' for each command's options.
 """

@@ -34,8 +34,10 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
 
     CSV goes to stdout by default (a header line, then rows; progress goes to stderr), so
     pipelines work: ``nuclassify predict --model runs/eps --data f.h5 | sort -t, -k3 -g``.
-    Columns: event_id, predicted, p_0..p_K-1 (class order as in training), z_mm where the
-    model has a z head (trackfit always does). Unlabelled real-data files work.
+    Columns: event_id, predicted, p_0..p_K-1 (class order as in training), confidence (the top
+    probability), entropy (-sum p ln p, nats), z_mm where the model has a z head (trackfit
+    always does). Unlabelled real-data files work. A run calibrated with 'nuclassify calibrate'
+    has its temperature applied (said on stderr).
 
     Example: nuclassify predict --model trackfit --data test.h5 -o trackfit.csv
     """
@@ -55,6 +57,8 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
         pred = load_predictor(model_spec, ds)
         if pred.warning:
             click.echo(f"nuclassify: warning: {pred.warning}", err=True)
+        if pred.note:
+            click.echo(f"nuclassify: note: {pred.note}", err=True)
         out.info(f"predicting {ds.n_events} events of {data_path} with {pred.name}")
         with out.progress_bar(ds.n_events, "predict") as bar:
             counted = _Counted(bar.update)

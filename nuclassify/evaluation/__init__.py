@@ -1,4 +1,4 @@
-"""Evaluation: streaming metrics, the per-segment table, NOvA efficiency/purity, McNemar model
+"""Evaluation: streaming metrics (accuracy, calibration), the per-segment table, NOvA efficiency/purity, McNemar model
 comparison, plots, per-event prediction output, and the track-based baseline ``trackfit``.
 
 Knows nothing of Keras at import: classifiers come in as functions from a batch of views to class
@@ -9,12 +9,21 @@ an exported ``.onnx`` file (through onnxruntime, with no Keras or TensorFlow) or
 
 from nuclassify.evaluation._compat import check_model_data, describe_views
 from nuclassify.evaluation._evaluate import EvaluationPlan, EvaluationRun, evaluate_runs, plan_evaluation, unique_name
-from nuclassify.evaluation._metrics import McNemarResult, Tally, binomial_ci, mcnemar, mcnemar_counts
+from nuclassify.evaluation._metrics import (
+    ECE_BINS,
+    CalibrationTally,
+    McNemarResult,
+    Tally,
+    binomial_ci,
+    mcnemar,
+    mcnemar_counts,
+)
 from nuclassify.evaluation._nova import FLAVOURS, FlavourTally, flavour_groups
 from nuclassify.evaluation._onnx import MARKER as ONNX_MARKER
 from nuclassify.evaluation._onnx import OnnxModel, is_onnx_path, open_onnx
-from nuclassify.evaluation._plots import write_plots
+from nuclassify.evaluation._plots import write_calibration_plots, write_plots
 from nuclassify.evaluation._predict import (
+    confidence_entropy,
     iter_predictions,
     prediction_format,
     probability_columns,
@@ -23,16 +32,19 @@ from nuclassify.evaluation._predict import (
     write_predictions_h5,
 )
 from nuclassify.evaluation._predictor import (
+    CALIBRATION_FILE,
     CLASSICAL,
     TRACKFIT,
     Predictor,
+    apply_temperature,
     keras_predict_fn,
     load_predictor,
+    model_file_sha256,
     model_name,
     onnx_predict_fn,
     uses_keras,
 )
-from nuclassify.evaluation._report import format_compare, format_evaluation
+from nuclassify.evaluation._report import format_calibration, format_compare, format_evaluation
 from nuclassify.evaluation._runner import (
     ModelEvaluation,
     PredictFn,
@@ -46,17 +58,18 @@ from nuclassify.evaluation.trackfit import TrackFit, TrackFitResult, segment_pro
 from nuclassify.evaluation.upstream_rule import upstream_rule_segments, upstream_rule_z
 
 __all__ = [
-    "binomial_ci", "Tally", "McNemarResult", "mcnemar", "mcnemar_counts",
+    "binomial_ci", "Tally", "McNemarResult", "mcnemar", "mcnemar_counts", "CalibrationTally", "ECE_BINS",
     "SegmentCounts", "ZProfile", "segment_rows", "format_segment_table",
     "FLAVOURS", "FlavourTally", "flavour_groups",
     "PredictFn", "ModelEvaluation", "evaluate_models", "compare_table", "pairwise_mcnemar", "prefetch",
-    "format_evaluation", "format_compare", "write_plots", "check_model_data", "describe_views",
+    "format_evaluation", "format_compare", "format_calibration", "write_plots", "write_calibration_plots",
+    "check_model_data", "describe_views",
     "TRACKFIT", "CLASSICAL", "Predictor", "keras_predict_fn", "load_predictor", "model_name", "onnx_predict_fn",
-    "uses_keras",
+    "uses_keras", "CALIBRATION_FILE", "apply_temperature", "model_file_sha256",
     "ONNX_MARKER", "OnnxModel", "is_onnx_path", "open_onnx",
     "EvaluationPlan", "EvaluationRun", "plan_evaluation", "evaluate_runs", "unique_name",
     "iter_predictions", "probability_columns", "write_predictions_csv", "write_predictions_h5",
-    "prediction_format", "write_predictions",
+    "prediction_format", "write_predictions", "confidence_entropy",
     "TrackFit", "TrackFitResult", "segment_probabilities",
     "upstream_rule_z", "upstream_rule_segments",
 ]

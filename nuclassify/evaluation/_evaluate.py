@@ -19,15 +19,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nuclassify.errors import UsageError
-from nuclassify.evaluation._plots import write_plots
+from nuclassify.evaluation._metrics import CalibrationTally
+from nuclassify.evaluation._plots import write_calibration_plots, write_plots
 from nuclassify.evaluation._predictor import TRACKFIT, Predictor, load_predictor
 from nuclassify.evaluation._report import format_compare, format_evaluation
-from nuclassify.evaluation._runner import ModelEvaluation, compare_table, evaluate_models, pairwise_mcnemar
+from nuclassify.evaluation._runner import (
+    ModelEvaluation,
+    PredictFn,
+    compare_table,
+    evaluate_models,
+    pairwise_mcnemar,
+)
 
 __all__ = ["EvaluationPlan", "EvaluationRun", "plan_evaluation", "evaluate_runs", "unique_name"]
 
@@ -50,6 +57,8 @@ class EvaluationRun:
         baseline: the baseline's display name, if one ran beside a single model.
         per_segment: whether the per-segment table was asked for (it may be measured for plots only).
         comparing: several models were given; reports are the comparison table.
+        calibration: display name -> ECE/NLL/Brier sums of each model (not the baseline).
+        temperatures: display name -> the stored temperature applied to it, or None.
     """
 
     evaluations: dict[str, ModelEvaluation]
@@ -57,6 +66,8 @@ class EvaluationRun:
     baseline: str | None
     per_segment: bool
     comparing: bool
+    calibration: dict[str, CalibrationTally] = field(default_factory=dict)
+    temperatures: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def main_evaluation(self) -> ModelEvaluation:
@@ -77,25 +88,51 @@ class EvaluationRun:
         """
         if self.comparing:
             evals = list(self.evaluations.values())
-            return {"n_events": self.main_evaluation.tally.n, "models": compare_table(evals),
+            return {"n_events": self.main_evaluation.tally.n, "models": self._compare_rows(),
                     "pairwise_p_value": pairwise_mcnemar(evals),
-                    "per_model": {ev.name: self._segments_if_asked(ev.to_dict()) for ev in evals}}
-        return self._segments_if_asked(self.main_evaluation.to_dict(self.baseline_evaluation))
+                    "per_model": {ev.name: self._with_calibration(ev.name, self._segments_if_asked(ev.to_dict()))
+                                  for ev in evals}}
+        payload = self._segments_if_asked(self.main_evaluation.to_dict(self.baseline_evaluation))
+        return self._with_calibration(self.main, payload)
 
     def format(self) -> str:
         """The text report: the comparison table, or the single model's report."""
         if self.comparing:
-            return format_compare(compare_table(list(self.evaluations.values())))
-        return format_evaluation(self.main_evaluation, self.baseline_evaluation, per_segment=self.per_segment)
+            return format_compare(self._compare_rows())
+        return format_evaluation(self.main_evaluation, self.baseline_evaluation, per_segment=self.per_segment,
+                                 calibration=self.calibration.get(self.main),
+                                 temperature=self.temperatures.get(self.main))
+
+    def _compare_rows(self) -> list[dict]:
+        """The comparison table's rows, each with the model's ECE, NLL and Brier score."""
+        rows = compare_table(list(self.evaluations.values()))
+        for row in rows:
+            tally = self.calibration.get(row["model"])
+            if tally is not None:
+                row.update(ece=tally.ece, nll=tally.nll, brier=tally.brier)
+        return rows
+
+    def _with_calibration(self, name: str, payload: dict) -> dict:
+        tally = self.calibration.get(name)
+        if tally is not None:
+            payload["calibration"] = {**tally.to_dict(), "temperature": self.temperatures.get(name)}
+        return payload
 
     def write_plots(self, directory: str | os.PathLike) -> list[Path]:
         """Draw the plots into ``directory``: one sub-folder per model when comparing; returns the files."""
         written: list[Path] = []
         for name, ev in self.evaluations.items():
             if self.comparing:
-                written += write_plots(ev, Path(directory) / name.replace("/", "_"))
+                folder = Path(directory) / name.replace("/", "_")
+                written += write_plots(ev, folder)
             elif name == self.main:
+                folder = Path(directory)
                 written += write_plots(ev, directory, self.baseline_evaluation)
+            else:
+                continue
+            if name in self.calibration:
+                written += write_calibration_plots(self.calibration[name], name, folder,
+                                                   self.temperatures.get(name))
         return written
 
     def _segments_if_asked(self, payload: dict) -> dict:
@@ -135,6 +172,11 @@ class EvaluationPlan:
         """What the user should hear before the results (an ONNX model without metadata), in model order."""
         return [p.warning for p in self.predictors.values() if p.warning]
 
+    @property
+    def notes(self) -> list[str]:
+        """How the outputs are made, where the user should know (a stored temperature applied), in model order."""
+        return [p.note for p in self.predictors.values() if p.note]
+
     def run(self, *, batch_size: int = 256, score_cut: float = 0.5,
             on_batch: Callable[[int], None] | None = None) -> EvaluationRun:
         """Score every predictor on the labelled events in one streamed pass.
@@ -147,10 +189,13 @@ class EvaluationPlan:
         Raises:
             DataFileError: the file has no labels for the target (use predict for such files).
         """
-        evals = evaluate_models(self.dataset, {k: p.fn for k, p in self.predictors.items()}, target=self.target,
-                                batch_size=batch_size, per_segment=self.count_segments, score_cut=score_cut,
-                                on_batch=on_batch)
-        return EvaluationRun(evals, self.main, self.baseline, self.per_segment, self.comparing)
+        fns: dict[str, PredictFn] = {k: p.fn for k, p in self.predictors.items()}
+        evals = evaluate_models(self.dataset, fns, target=self.target, batch_size=batch_size,
+                                per_segment=self.count_segments, score_cut=score_cut, on_batch=on_batch)
+        tallies: dict[str, CalibrationTally] = {name: ev.calibration for name, ev in evals.items()
+                                                if name != self.baseline}
+        return EvaluationRun(evals, self.main, self.baseline, self.per_segment, self.comparing, tallies,
+                             {k: p.temperature for k, p in self.predictors.items()})
 
 
 def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bool = False,

@@ -1,7 +1,9 @@
-"""Counting metrics that stream: confusion matrix, accuracy with its binomial interval, McNemar.
+"""Counting metrics that stream: confusion matrix, accuracy with its binomial interval, McNemar,
+and the calibration of the probabilities (ECE, NLL, Brier score, reliability bins).
 
-Everything here works on counts (or on paired correctness vectors for McNemar), so evaluating a
-file of any size keeps memory flat: a batch is folded into a ``Tally`` and dropped.
+Everything here works on counts and sums (or on paired correctness vectors for McNemar), so
+evaluating a file of any size keeps memory flat: a batch is folded into a ``Tally`` (and a
+``CalibrationTally``) and dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from scipy import stats
 
 from nuclassify.errors import UsageError
 
-__all__ = ["binomial_ci", "Tally", "McNemarResult", "mcnemar"]
+__all__ = ["binomial_ci", "Tally", "McNemarResult", "mcnemar", "CalibrationTally", "ECE_BINS"]
+
+#: Equal-width confidence bins of the expected calibration error (Guo, Pleiss, Sun and
+#: Weinberger, "On Calibration of Modern Neural Networks", arXiv 1706.04599, use 15).
+ECE_BINS = 15
+#: Smallest probability taken in a log: a hard 0 for the true class costs -log(1e-12) = 27.6 nats,
+#: not infinity, so that one event cannot make the mean NLL meaningless (scikit-learn's log_loss
+#: clips the same way).
+_P_FLOOR = 1e-12
 
 
 def binomial_ci(k: int, n: int, level: float = 0.95, method: str = "wilson") -> tuple[float, float]:
@@ -145,3 +155,101 @@ def mcnemar_counts(b: int, c: int, exact_below: int = 25) -> McNemarResult:
         return McNemarResult(b, c, float(min(b, c)), min(1.0, p), "exact")
     statistic = (abs(b - c) - 1.0) ** 2 / n
     return McNemarResult(b, c, float(statistic), float(stats.chi2.sf(statistic, 1)), "chi2")
+
+
+@dataclass
+class CalibrationTally:
+    """Running sums for how far to trust the predicted probabilities.
+
+    - ECE, top-label: events binned by their top probability (confidence) into ``bins``
+      equal-width bins; ECE = sum over bins of (n_b / N) |accuracy_b - mean confidence_b|
+      (Guo et al., arXiv 1706.04599, eq. 3; Naeini, Cooper and Hauskrecht, AAAI 2015).
+    - NLL: mean of -ln p(true class), p floored at 1e-12.
+    - Brier score: mean over events of sum over classes of (p_k - [k = true])^2 (Brier, Mon.
+      Weather Rev. 78 (1950) 1), between 0 and 2.
+    - ``fine``: 100 finer bins of confidence for the accuracy-against-confidence curve.
+    """
+
+    bins: int = ECE_BINS
+    fine: int = 100
+    n: int = field(init=False, default=0)
+    nll_sum: float = field(init=False, default=0.0)
+    brier_sum: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self.count = np.zeros(self.bins, np.int64)
+        self.confidence_sum = np.zeros(self.bins, np.float64)
+        self.correct = np.zeros(self.bins, np.int64)
+        self.fine_count = np.zeros(self.fine, np.int64)
+        self.fine_correct = np.zeros(self.fine, np.int64)
+
+    @staticmethod
+    def _bin(confidence: np.ndarray, bins: int) -> np.ndarray:
+        # (lo, hi] bins as in Guo et al.; a confidence of exactly 0 joins the first bin
+        return np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+
+    def update(self, labels: np.ndarray, probabilities: np.ndarray) -> None:
+        """Fold one batch of true labels (N,) and probabilities (N, K) into the sums."""
+        y = np.asarray(labels, dtype=np.int64)
+        p = np.asarray(probabilities, dtype=np.float64)
+        if len(y) == 0:
+            return
+        pred = np.argmax(p, axis=1)
+        conf = p[np.arange(len(y)), pred]
+        ok = pred == y
+        b = self._bin(conf, self.bins)
+        self.count += np.bincount(b, minlength=self.bins)
+        self.confidence_sum += np.bincount(b, weights=conf, minlength=self.bins)
+        self.correct += np.bincount(b, weights=ok, minlength=self.bins).astype(np.int64)
+        f = self._bin(conf, self.fine)
+        self.fine_count += np.bincount(f, minlength=self.fine)
+        self.fine_correct += np.bincount(f, weights=ok, minlength=self.fine).astype(np.int64)
+        p_true = p[np.arange(len(y)), y]
+        self.nll_sum += float(-np.log(np.maximum(p_true, _P_FLOOR)).sum())
+        onehot_sq = (p * p).sum(axis=1) - 2.0 * p_true + 1.0
+        self.brier_sum += float(onehot_sq.sum())
+        self.n += len(y)
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error (top label, equal-width bins); nan without events."""
+        if not self.n:
+            return float("nan")
+        return float(np.abs(self.correct - self.confidence_sum).sum() / self.n)
+
+    @property
+    def nll(self) -> float:
+        """Mean negative log-likelihood of the true class (nats)."""
+        return self.nll_sum / self.n if self.n else float("nan")
+
+    @property
+    def brier(self) -> float:
+        """Mean multi-class Brier score."""
+        return self.brier_sum / self.n if self.n else float("nan")
+
+    def reliability(self) -> list[dict]:
+        """Per bin: edges, events, mean confidence and accuracy (None where empty)."""
+        rows = []
+        for i in range(self.bins):
+            n = int(self.count[i])
+            rows.append({"low": i / self.bins, "high": (i + 1) / self.bins, "n": n,
+                         "confidence": float(self.confidence_sum[i] / n) if n else None,
+                         "accuracy": float(self.correct[i] / n) if n else None})
+        return rows
+
+    def accuracy_above(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(thresholds, accuracy of events with confidence >= threshold, fraction of events kept).
+
+        The curve of Lakshminarayanan, Pritzel and Blundell (arXiv 1612.01474, fig. 3): a
+        trustworthy confidence makes accuracy rise as the less confident events are set aside.
+        """
+        kept = np.cumsum(self.fine_count[::-1])[::-1]
+        right = np.cumsum(self.fine_correct[::-1])[::-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc = np.where(kept > 0, right / np.maximum(kept, 1), np.nan)
+        return np.arange(self.fine) / self.fine, acc, kept / max(self.n, 1)
+
+    def to_dict(self) -> dict:
+        """JSON form: ece, nll, brier, the bin count and the reliability bins."""
+        return {"ece": _nan_none(self.ece), "nll": _nan_none(self.nll), "brier": _nan_none(self.brier),
+                "ece_bins": self.bins, "n_events": self.n, "reliability": self.reliability()}

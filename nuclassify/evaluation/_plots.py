@@ -1,4 +1,5 @@
-"""Evaluation plots (matplotlib Agg, written atomically): confusion, per segment, vs z, NOvA curves."""
+"""Evaluation plots (matplotlib Agg, written atomically): confusion, per segment, vs z, NOvA curves,
+and the calibration pair: a reliability diagram and accuracy against confidence."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import numpy as np
 from nuclassify._fileio import atomic_output
 from nuclassify.detector.minerva import SEGMENT_TARGET, SEGMENT_UPPER_Z_MM, SEGMENT_Z_ORDER, TARGETS
 from nuclassify.errors import UsageError
+from nuclassify.evaluation._metrics import CalibrationTally
 from nuclassify.evaluation._runner import ModelEvaluation
 
-__all__ = ["write_plots"]
+__all__ = ["write_plots", "write_calibration_plots"]
 
 
 def _save(fig, path: Path) -> Path:
@@ -128,6 +130,69 @@ def _eff_pur(plt, ev: ModelEvaluation, path: Path) -> Path:
     ax.set_ylim(0, 101)
     ax.legend(loc="best", framealpha=0.8, fontsize=8)
     ax.set_title(f"{ev.name}: efficiency vs purity (score cut scan)")
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def write_calibration_plots(tally: CalibrationTally, name: str, out_dir: str | os.PathLike,
+                            temperature: float | None = None) -> list[Path]:
+    """reliability.png and accuracy_vs_confidence.png of one model into ``out_dir``; returns the files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not tally.n:
+        return []
+    applied = f", T={temperature:.2f} applied" if temperature is not None else ""
+    return [_reliability(plt, tally, f"{name}{applied}", out / "reliability.png"),
+            _accuracy_vs_confidence(plt, tally, f"{name}{applied}", out / "accuracy_vs_confidence.png")]
+
+
+def _reliability(plt, tally: CalibrationTally, title: str, path: Path) -> Path:
+    """Guo et al.'s reliability diagram (arXiv 1706.04599, fig. 1): accuracy per confidence bin, with the gap."""
+    rows = tally.reliability()
+    width = 1.0 / tally.bins
+    left = np.array([r["low"] for r in rows])
+    acc = np.array([np.nan if r["accuracy"] is None else r["accuracy"] for r in rows])
+    conf = np.array([np.nan if r["confidence"] is None else r["confidence"] for r in rows])
+    fig, (ax, axn) = plt.subplots(2, 1, figsize=(5, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.bar(left, np.nan_to_num(acc), width, align="edge", color="C0", edgecolor="k", lw=0.5, label="accuracy")
+    gap_lo = np.minimum(acc, conf)
+    ax.bar(left, np.nan_to_num(np.abs(conf - acc)), width, bottom=np.nan_to_num(gap_lo), align="edge",
+           color="C3", alpha=0.35, edgecolor="C3", lw=0.5, label="gap to mean confidence")
+    ax.plot([0, 1], [0, 1], color="0.3", ls="--", lw=1, label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.set_title(f"{title}\nECE {100 * tally.ece:.2f}% ({tally.bins} bins), NLL {tally.nll:.3f}, "
+                 f"Brier {tally.brier:.3f}", fontsize=10)
+    axn.bar(left, [r["n"] for r in rows], width, align="edge", color="0.6", edgecolor="k", lw=0.5)
+    axn.set_xlabel("confidence (top-class probability)")
+    axn.set_ylabel("events")
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def _accuracy_vs_confidence(plt, tally: CalibrationTally, title: str, path: Path) -> Path:
+    """Accuracy of the events at or above each confidence threshold, and the fraction of events kept."""
+    thresholds, acc, kept = tally.accuracy_above()
+    acc = np.where(kept * tally.n >= 20, acc, np.nan)  # a handful of events above a threshold is noise
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(thresholds, 100 * acc, color="C0", label="accuracy of events kept")
+    ax.plot(thresholds, 100 * kept, color="0.5", ls="--", label="events kept")
+    ax.plot(thresholds, 100 * thresholds, color="C3", ls=":", lw=1, label="threshold (calibrated floor)")
+    ax.set_xlabel("confidence threshold")
+    ax.set_ylabel("%")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 102)
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.set_title(f"{title}: accuracy against confidence\n(drawn while at least 20 events are kept)", fontsize=10)
     _save(fig, path)
     plt.close(fig)
     return path

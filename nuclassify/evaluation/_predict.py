@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from nuclassify.evaluation._predictor import Predictor
 
 __all__ = ["iter_predictions", "probability_columns", "write_predictions_csv", "write_predictions_h5",
-           "prediction_format", "write_predictions"]
+           "prediction_format", "write_predictions", "confidence_entropy"]
 
 _FORMATS = {".csv": "csv", ".h5": "h5", ".hdf5": "h5"}
 
@@ -32,6 +32,18 @@ _FORMATS = {".csv": "csv", ".h5": "h5", ".hdf5": "h5"}
 def probability_columns(class_names: list[str]) -> list[str]:
     """Column names p_0..p_K-1: short, sortable, and free of the spaces that class names hold."""
     return [f"p_{i}" for i in range(len(class_names))]
+
+
+def confidence_entropy(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's confidence (top-class probability) and predictive entropy -sum p ln p (nats).
+
+    Entropy is 0 for a certain prediction and ln K when every class is equally likely; with the
+    confidence it lets a pipeline set aside the events the network is unsure of.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return p.max(axis=1), np.maximum(-plogp.sum(axis=1), 0.0)
 
 
 def iter_predictions(dataset: Any, fn: PredictFn, *, batch_size: int = 256, indices: Any = None,
@@ -50,15 +62,20 @@ def iter_predictions(dataset: Any, fn: PredictFn, *, batch_size: int = 256, indi
 
 
 def write_predictions_csv(stream: IO[str], rows: Any, class_names: list[str], with_z: bool) -> int:
-    """Header then one line per event: event_id, predicted, p_0..p_K-1[, z_mm]. Returns the row count."""
+    """Header then one line per event: event_id, predicted, p_0..p_K-1, confidence, entropy[, z_mm].
+
+    Returns the row count.
+    """
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(["event_id", "predicted", *probability_columns(class_names)] + (["z_mm"] if with_z else []))
+    writer.writerow(["event_id", "predicted", *probability_columns(class_names), "confidence", "entropy"]
+                    + (["z_mm"] if with_z else []))
     count = 0
     for ids, probs, z in rows:
         pred = np.argmax(probs, axis=1)
         pcols = [[f"{v:.6g}" for v in row] for row in np.asarray(probs, dtype=np.float64)]
+        conf, ent = confidence_entropy(probs)
         for i in range(len(ids)):
-            line = [int(ids[i]), int(pred[i]), *pcols[i]]
+            line = [int(ids[i]), int(pred[i]), *pcols[i], f"{conf[i]:.6g}", f"{ent[i]:.6g}"]
             if with_z:
                 line.append("" if z is None or not np.isfinite(z[i]) else f"{float(z[i]):.1f}")
             writer.writerow(line)
@@ -68,7 +85,9 @@ def write_predictions_csv(stream: IO[str], rows: Any, class_names: list[str], wi
 
 def write_predictions_h5(path: str | os.PathLike, rows: Any, class_names: list[str], with_z: bool,
                          overwrite: bool = False) -> int:
-    """Datasets event_id (uint64), predicted (int16), probabilities (N, K) float32[, z_mm]; atomic.
+    """Datasets event_id (uint64), predicted (int16), probabilities (N, K), confidence, entropy (float32)[, z_mm].
+
+    Atomic.
 
     Written through :func:`~nuclassify._fileio.atomic_h5`: a full disk or ``ulimit -f`` ends in one
     line ("p.h5: no space left on device after 4,096 events ...") and no file, never in HDF5's crash.
@@ -81,14 +100,18 @@ def write_predictions_h5(path: str | os.PathLike, rows: Any, class_names: list[s
         pred_d = h5.create_dataset("predicted", (0,), maxshape=(None,), dtype="i2", chunks=(4096,))
         prob_d = h5.create_dataset("probabilities", (0, k), maxshape=(None, k), dtype="f4", chunks=(1024, k))
         prob_d.attrs["class_names"] = [str(c) for c in class_names]
+        conf_d = h5.create_dataset("confidence", (0,), maxshape=(None,), dtype="f4", chunks=(4096,))
+        ent_d = h5.create_dataset("entropy", (0,), maxshape=(None,), dtype="f4", chunks=(4096,))
+        ent_d.attrs["unit"] = "nats"
         z_d = h5.create_dataset("z_mm", (0,), maxshape=(None,), dtype="f4", chunks=(4096,)) if with_z else None
         for ids, probs, z in rows:
             n = len(ids)
-            for d in (ids_d, pred_d, prob_d) + ((z_d,) if z_d is not None else ()):
+            for d in (ids_d, pred_d, prob_d, conf_d, ent_d) + ((z_d,) if z_d is not None else ()):
                 d.resize(count + n, axis=0)
             ids_d[count:] = ids
             pred_d[count:] = np.argmax(probs, axis=1)
             prob_d[count:] = probs
+            conf_d[count:], ent_d[count:] = confidence_entropy(probs)
             if z_d is not None:
                 z_d[count:] = np.nan if z is None else z
             out.check()  # a write of this batch failed: stop here

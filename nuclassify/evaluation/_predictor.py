@@ -15,6 +15,8 @@ the backend's start-up chatter is the caller's business (the CLI does it before 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +27,13 @@ import numpy as np
 from nuclassify.errors import UsageError
 from nuclassify.evaluation._compat import check_model_data, describe_views
 from nuclassify.evaluation._onnx import is_onnx_path, open_onnx
-from nuclassify.evaluation._runner import PredictFn
+from nuclassify.evaluation._runner import PredictFn, split_output
 
 __all__ = ["TRACKFIT", "CLASSICAL", "Predictor", "keras_predict_fn", "onnx_predict_fn", "load_predictor",
-           "model_name", "uses_keras"]
+           "model_name", "uses_keras", "CALIBRATION_FILE", "apply_temperature", "model_file_sha256"]
+
+#: The file in a run directory that holds its temperature (written by ``nuclassify calibrate``).
+CALIBRATION_FILE = "calibration.json"
 
 #: The model spec that selects the track-based baseline instead of a trained network.
 TRACKFIT = "trackfit"
@@ -49,6 +54,9 @@ class Predictor:
         has_z: whether ``fn`` returns a z estimate (a z head, or trackfit).
         warning: something the user should hear about the model before trusting its output (an
             ONNX file that carries no nuclassify metadata), or None.
+        note: something the user should know about how the output is made (a stored temperature
+            is applied), or None.
+        temperature: the temperature applied to the probabilities, or None.
     """
 
     name: str
@@ -57,6 +65,8 @@ class Predictor:
     class_names: list[str]
     has_z: bool
     warning: str | None = None
+    note: str | None = None
+    temperature: float | None = None
 
 
 def uses_keras(spec: str) -> bool:
@@ -148,6 +158,71 @@ def _split_heads(out: Any) -> tuple[np.ndarray, np.ndarray | None]:
     return _softmax_if_needed(out), None
 
 
+def apply_temperature(probabilities: Any, temperature: float) -> np.ndarray:
+    """Temperature scaling: softmax(log p / T), rows renormalised (float32).
+
+    The logits of a softmax output are its log-probabilities up to a per-row constant, which
+    the softmax removes, so dividing log p by T is Guo et al.'s ``softmax(z / T)`` (arXiv
+    1706.04599, section 4.2). T > 1 softens over-confident probabilities; the argmax, and so the
+    accuracy, never changes.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    z = np.log(np.maximum(p, 1e-30)) / float(temperature)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def model_file_sha256(path: str | Path) -> str:
+    """sha256 of a model file: ties a stored temperature to the weights it was fitted for."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for piece in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def _stored_temperature(spec: str, model_path: Path) -> tuple[float | None, str | None, str | None]:
+    """(temperature, note, warning) from the run's calibration.json for the model file loaded.
+
+    A temperature fitted for other weights (the run was retrained since, or ``best.keras`` is
+    loaded) would mis-calibrate them, so it is applied only when the model file's sha256 matches.
+    """
+    path = model_path.parent / CALIBRATION_FILE
+    if not path.is_file():
+        return None, None, None
+    try:
+        cal = json.loads(path.read_text())
+        temperature = float(cal["temperature"])
+        recorded = cal["model"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, None, f"{path}: unreadable ({type(exc).__name__}: {exc}); predictions are not calibrated"
+    if not np.isfinite(temperature) or temperature <= 0:
+        return None, None, f"{path}: temperature {temperature} is not positive; predictions are not calibrated"
+    if recorded != model_file_sha256(model_path):
+        return None, None, (f"{path} was fitted for another model file than {model_path.name} (retrained since?); "
+                            f"not applied: run 'nuclassify calibrate' again")
+    data = Path(str((cal.get("data") or {}).get("path", "?"))).name
+    return temperature, (f"{spec}: applying temperature T={temperature:.3f} from {path} (fitted on {data}, "
+                         f"{cal.get('created', '?')})"), None
+
+
+def _model_file(spec: str) -> Path:
+    """The model file that ``load_run(spec)`` loaded: model.keras of a run (last.keras while it is written)."""
+    path = Path(spec)
+    if not path.is_dir():
+        return path
+    return path / "model.keras" if (path / "model.keras").is_file() else path / "last.keras"
+
+
+def _calibrated(fn: PredictFn, temperature: float) -> PredictFn:
+    def scaled(batch: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        probs, z = split_output(fn(batch))
+        return apply_temperature(probs, temperature), z
+
+    return scaled
+
+
 def model_name(spec: str) -> str:
     """Short display name: the run directory's name (plus the file for a .keras other than model.keras)."""
     path = Path(spec.rstrip("/"))
@@ -220,7 +295,7 @@ def _shape_fits(declared: tuple[int | None, ...], data_shape: tuple[int, ...]) -
         d is None or d == int(s) for d, s in zip(declared[1:], data_shape, strict=True))
 
 
-def load_predictor(spec: str, dataset: Any, target: str | None = None) -> Predictor:
+def load_predictor(spec: str, dataset: Any, target: str | None = None, *, calibrated: bool = True) -> Predictor:
     """``trackfit``, a run directory, a ``.keras`` or an ``.onnx`` file -> a Predictor checked against ``dataset``.
 
     Args:
@@ -229,6 +304,8 @@ def load_predictor(spec: str, dataset: Any, target: str | None = None) -> Predic
             export`` (run by onnxruntime; Keras is not imported).
         dataset: the open :class:`nuclassify.data.Dataset` the predictor will read.
         target: the target the caller needs; None accepts the model's own.
+        calibrated: apply the temperature that ``nuclassify calibrate`` stored in a run directory
+            (its ``note`` says so); False gives the network's own probabilities.
 
     Raises:
         RunDirError: the run directory is missing or incomplete, or the ONNX file is missing or damaged.
@@ -251,4 +328,7 @@ def load_predictor(spec: str, dataset: Any, target: str | None = None) -> Predic
     model = run.model
     has_z = len(getattr(model, "outputs", []) or []) > 1
     fn = keras_predict_fn(model, list(meta["views"]), list(dataset.view_names))
-    return Predictor(model_name(spec), fn, run_target, names, has_z)
+    temperature, note, warning = _stored_temperature(spec, _model_file(spec)) if calibrated else (None, None, None)
+    if temperature is not None:
+        fn = _calibrated(fn, temperature)
+    return Predictor(model_name(spec), fn, run_target, names, has_z, warning, note, temperature)

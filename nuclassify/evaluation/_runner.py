@@ -17,7 +17,7 @@ import numpy as np
 
 from nuclassify._readahead import prefetch
 from nuclassify.errors import DataFileError
-from nuclassify.evaluation._metrics import Tally, mcnemar
+from nuclassify.evaluation._metrics import CalibrationTally, Tally, mcnemar
 from nuclassify.evaluation._nova import FlavourTally
 from nuclassify.evaluation._segments import SegmentCounts, ZProfile, segment_rows
 
@@ -48,6 +48,7 @@ class ModelEvaluation:
     zprofile: ZProfile | None = None
     flavour: FlavourTally | None = None
     extra: dict = field(default_factory=dict)
+    calibration: CalibrationTally = field(default_factory=CalibrationTally)  # ECE, NLL, Brier
 
     def to_dict(self, baseline: ModelEvaluation | None = None) -> dict:
         """The JSON form: accuracy, its 95% CI, n_events, per_class, confusion, and more if measured."""
@@ -116,6 +117,7 @@ def evaluate_models(dataset: Any, predictors: Mapping[str, PredictFn], *, target
             ok = pred == labels
             ev = evals[name]
             ev.tally.update(labels, pred)
+            ev.calibration.update(labels, probs)
             ev.correct[pos:pos + n] = ok
             if ev.segments is not None:
                 ev.segments.update(labels, ok)

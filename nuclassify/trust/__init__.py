@@ -15,6 +15,13 @@ from nuclassify.trust._inputs import input_feature_names, input_features
 from nuclassify.trust._mahalanobis import MahalanobisResult, mahalanobis_scores
 from nuclassify.trust._mmd import MMDResult, mmd_test, rbf_kernel_median
 from nuclassify.trust._shift import ALPHA, ShiftReport, shift_scores
+from nuclassify.trust._temperature import (
+    T_BOUNDS,
+    CalibrationResult,
+    calibrate_run,
+    fit_temperature,
+    nll_at_temperature,
+)
 
 __all__ = [
     "ClassifierTestResult", "classifier_test",
@@ -23,4 +30,5 @@ __all__ = [
     "MahalanobisResult", "mahalanobis_scores",
     "MMDResult", "mmd_test", "rbf_kernel_median",
     "ALPHA", "ShiftReport", "shift_scores",
+    "T_BOUNDS", "CalibrationResult", "calibrate_run", "fit_temperature", "nll_at_temperature",
 ]

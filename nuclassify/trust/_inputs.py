@@ -22,8 +22,6 @@ __all__ = ["input_feature_names", "input_features"]
 
 _ENERGY_STATS = ("hits", "energy", "hit_energy_median")
 _TIME_STATS = ("time_median", "time_iqr")
-#: Summaries that span decades (counts, sums): compared on a log scale by the classifier test.
-LOG_SCALED = ("hits", "energy", "hit_energy_median")
 
 
 def input_feature_names(view_names: Sequence[str], channels: int) -> list[str]:

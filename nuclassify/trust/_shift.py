@@ -29,7 +29,7 @@ from scipy import stats
 from nuclassify.errors import UsageError
 from nuclassify.trust._classifier import ClassifierTestResult, classifier_test
 from nuclassify.trust._features import compute_features, load_feature_extractor
-from nuclassify.trust._inputs import LOG_SCALED, input_feature_names, input_features
+from nuclassify.trust._inputs import input_feature_names, input_features
 from nuclassify.trust._mahalanobis import MahalanobisResult, mahalanobis_scores
 from nuclassify.trust._mmd import MMDResult, mmd_test
 
@@ -127,11 +127,20 @@ def _sample(n: int, max_events: int | None, rng: np.random.Generator) -> np.ndar
     return np.sort(rng.choice(n, size=max_events, replace=False))
 
 
-def _standardise(ref: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Scale every column by the reference's mean and sd; columns constant on the reference are dropped."""
-    mean, sd = ref.mean(axis=0), ref.std(axis=0)
-    keep = sd > 1e-9 * max(1.0, float(np.abs(mean).max(initial=0.0)))
-    return [(a[:, keep] - mean[keep]) / sd[keep] for a in (ref, *others)]
+def normal_scores(ref: np.ndarray, dat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column mapped to normal scores of its rank in the pooled sample; constant columns dropped.
+
+    Penultimate ReLU features are sparse and heavy-tailed (an event with ten times the energy
+    has activations ten times larger), so a few events would set every distance, the kernel
+    bandwidth and the covariance. Normal scores, Φ⁻¹((rank − ½)/N) with ties averaged, keep each
+    feature's order and nothing of its tails. The map is fitted on the pooled sample, which is
+    symmetric in the two labels, so the permutation tests stay exact.
+    """
+    pooled = np.vstack([ref, dat])
+    keep = np.ptp(pooled, axis=0) > 0
+    ranks = stats.rankdata(pooled[:, keep], axis=0, method="average")
+    z = stats.norm.ppf((ranks - 0.5) / len(pooled))
+    return z[:len(ref)], z[len(ref):]
 
 
 def _ks_rows(names: list[str], ref: np.ndarray, dat: np.ndarray) -> list[dict]:
@@ -167,6 +176,8 @@ def shift_scores(model: str | os.PathLike, reference: str | os.PathLike, data: s
         >>> report = shift_scores("runs/eps", "train.h5", "data.h5")     # doctest: +SKIP
         >>> report.score, report.p_values["overall"]                      # doctest: +SKIP
     """
+    from threadpoolctl import threadpool_limits
+
     from nuclassify.data import open_dataset
 
     if permutations < 1:
@@ -186,7 +197,7 @@ def shift_scores(model: str | os.PathLike, reference: str | os.PathLike, data: s
             names = input_feature_names(ds.view_names, channels)
             samples[role] = (feats, inputs, ds.event_ids(idx))
     (f_ref, i_ref, _), (f_dat, i_dat, ids) = samples["--reference"], samples["--data"]
-    z_ref, z_dat = _standardise(f_ref, f_dat)
+    z_ref, z_dat = normal_scores(f_ref, f_dat)
     if z_ref.shape[1] == 0:
         raise UsageError(f"--model {model}: its penultimate features are constant on {reference}; "
                          "the model cannot tell these events apart")
@@ -194,12 +205,12 @@ def shift_scores(model: str | os.PathLike, reference: str | os.PathLike, data: s
     half = rng.permutation(len(z_ref))
     fit_on, held_out = half[: len(half) // 2], half[len(half) // 2:]
     maha = mahalanobis_scores(z_ref[fit_on], z_ref[held_out], z_dat)
-    logged = [j for j, n in enumerate(names) if n.split("_", 1)[1] in LOG_SCALED]
-    c_ref, c_dat = i_ref.copy(), i_dat.copy()
-    c_ref[:, logged], c_dat[:, logged] = np.log1p(np.maximum(c_ref[:, logged], 0)), \
-        np.log1p(np.maximum(c_dat[:, logged], 0))
-    clf = classifier_test(np.hstack([z_ref, c_ref]), np.hstack([z_dat, c_dat]), permutations=permutations,
-                          seed=seed)
+    c_ref, c_dat = normal_scores(i_ref, i_dat)
+    # One BLAS thread: hundreds of small fits gain nothing from threads, and on a busy machine
+    # OpenBLAS's spinning threads made them ten times slower.
+    with threadpool_limits(1):
+        clf = classifier_test(np.hstack([z_ref, c_ref]), np.hstack([z_dat, c_dat]), permutations=permutations,
+                              seed=seed)
     notes = []
     train_path = (extractor.meta.get("data") or {}).get("train", {}).get("path")
     if train_path and Path(train_path) == Path(reference).resolve():
