@@ -399,3 +399,37 @@ def test_the_onnx_extra_is_a_light_install():
         assert heavy not in base and any(d.startswith(heavy) for d in extras["full"])
     assert extras["onnx"] == ["onnxruntime>=1.17"]
     assert "nuclassify[full]" in extras["dev"]  # make test installs what every test needs
+
+
+def test_a_stored_temperature_is_folded_into_the_exported_graph(trained, tmp_path):
+    """calibrate's temperature travels with the file: onnxruntime gives softmax(log p / T) of Keras' p."""
+    import shutil
+
+    from nuclassify.evaluation import CALIBRATION_FILE, apply_temperature, model_file_sha256, open_onnx
+
+    run = tmp_path / "run"
+    shutil.copytree(trained["run"], run)
+    record = {"temperature": 2.5, "model": {"file": "model.keras", "sha256": model_file_sha256(run / "model.keras")},
+              "data": {"path": str(trained["data"])}, "created": "2026-11-30T00:00:00+00:00"}
+    (run / CALIBRATION_FILE).write_text(json.dumps(record))
+    out = tmp_path / "cal.onnx"
+    r = _invoke("export", "--model", run, "-o", out)
+    assert r.exit_code == 0, r.output
+    from nuclassify.data import open_dataset
+    from nuclassify.training import load_run
+
+    model = open_onnx(out)
+    assert model.metadata["temperature"] == 2.5
+    with open_dataset(trained["data"]) as ds:
+        views = [v[:32] for v in ds.read_views(np.arange(32))]
+    keras_p = np.asarray(load_run(run).model.predict_on_batch(views))
+    feeds = dict(zip(model.metadata["views"], views, strict=True))
+    onnx_p = model.session.run(None, feeds)[0]
+    assert np.max(np.abs(onnx_p - apply_temperature(keras_p, 2.5))) < TOL
+    assert np.max(np.abs(onnx_p - keras_p)) > 1e-3  # it really changed the probabilities
+    # predict of the .onnx and of the calibrated run directory agree
+    a = _csv_rows(_invoke("-q", "predict", "--model", out, "--data", trained["data"]).stdout)
+    b = _csv_rows(_invoke("-q", "predict", "--model", run, "--data", trained["data"]).stdout)
+    pa = np.array([row[2:2 + 11] for row in a[1:]], float)
+    pb = np.array([row[2:2 + 11] for row in b[1:]], float)
+    assert np.max(np.abs(pa - pb)) < TOL

@@ -42,6 +42,7 @@ from nuclassify.evaluation._predictor import (
     model_file_sha256,
     model_name,
     onnx_predict_fn,
+    stored_temperature,
     uses_keras,
 )
 from nuclassify.evaluation._report import format_calibration, format_compare, format_evaluation
@@ -65,7 +66,7 @@ __all__ = [
     "format_evaluation", "format_compare", "format_calibration", "write_plots", "write_calibration_plots",
     "check_model_data", "describe_views",
     "TRACKFIT", "CLASSICAL", "Predictor", "keras_predict_fn", "load_predictor", "model_name", "onnx_predict_fn",
-    "uses_keras", "CALIBRATION_FILE", "apply_temperature", "model_file_sha256",
+    "uses_keras", "CALIBRATION_FILE", "apply_temperature", "model_file_sha256", "stored_temperature",
     "ONNX_MARKER", "OnnxModel", "is_onnx_path", "open_onnx",
     "EvaluationPlan", "EvaluationRun", "plan_evaluation", "evaluate_runs", "unique_name",
     "iter_predictions", "probability_columns", "write_predictions_csv", "write_predictions_h5",

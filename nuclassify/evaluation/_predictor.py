@@ -30,7 +30,8 @@ from nuclassify.evaluation._onnx import is_onnx_path, open_onnx
 from nuclassify.evaluation._runner import PredictFn, split_output
 
 __all__ = ["TRACKFIT", "CLASSICAL", "Predictor", "keras_predict_fn", "onnx_predict_fn", "load_predictor",
-           "model_name", "uses_keras", "CALIBRATION_FILE", "apply_temperature", "model_file_sha256"]
+           "model_name", "uses_keras", "CALIBRATION_FILE", "apply_temperature", "model_file_sha256",
+           "stored_temperature"]
 
 #: The file in a run directory that holds its temperature (written by ``nuclassify calibrate``).
 CALIBRATION_FILE = "calibration.json"
@@ -182,7 +183,7 @@ def model_file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _stored_temperature(spec: str, model_path: Path) -> tuple[float | None, str | None, str | None]:
+def stored_temperature(spec: str, model_path: Path) -> tuple[float | None, str | None, str | None]:
     """(temperature, note, warning) from the run's calibration.json for the model file loaded.
 
     A temperature fitted for other weights (the run was retrained since, or ``best.keras`` is
@@ -328,7 +329,7 @@ def load_predictor(spec: str, dataset: Any, target: str | None = None, *, calibr
     model = run.model
     has_z = len(getattr(model, "outputs", []) or []) > 1
     fn = keras_predict_fn(model, list(meta["views"]), list(dataset.view_names))
-    temperature, note, warning = _stored_temperature(spec, _model_file(spec)) if calibrated else (None, None, None)
+    temperature, note, warning = stored_temperature(spec, _model_file(spec)) if calibrated else (None, None, None)
     if temperature is not None:
         fn = _calibrated(fn, temperature)
     return Predictor(model_name(spec), fn, run_target, names, has_z, warning, note, temperature)

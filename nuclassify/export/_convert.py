@@ -65,6 +65,33 @@ def float32_model(model: Any) -> Any:
     return clone
 
 
+def with_temperature(model: Any, temperature: float) -> Any:
+    """``model`` with its probabilities temperature-scaled inside the graph: softmax(log p / T).
+
+    Why in the graph: a reconstruction chain that loads the exported file gets the calibrated
+    probabilities ``nuclassify calibrate`` fitted, with no nuclassify code beside it. The same
+    formula as :func:`nuclassify.evaluation.apply_temperature` (Guo et al., arXiv 1706.04599),
+    in Keras ops (Log, Div, Softmax), all of which export to ONNX.
+    """
+    import keras
+    from keras import ops
+
+    if len(model.outputs) != 1:
+        raise ExportError(f"{model.name}: a temperature can be folded into a single-output model only "
+                          f"(this one has {len(model.outputs)} outputs)")
+
+    class TemperatureScaling(keras.layers.Layer):
+        def __init__(self, t: float, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.t = float(t)
+
+        def call(self, p: Any) -> Any:  # noqa: D102 - Keras API
+            return ops.softmax(ops.log(ops.maximum(p, 1e-30)) / self.t, axis=-1)
+
+    scaled = TemperatureScaling(temperature, name="temperature_scaling")(model.outputs[0])
+    return keras.Model(model.inputs, scaled, name=model.name)
+
+
 def input_signature(views: Sequence[str], shapes: dict[str, Sequence[int]]) -> list:
     """Keras input specs named after the views, channels last, with a dynamic batch dimension.
 

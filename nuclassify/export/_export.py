@@ -25,7 +25,15 @@ from pathlib import Path
 from nuclassify import __version__
 from nuclassify._fileio import atomic_output, check_output_path
 from nuclassify.errors import UsageError
-from nuclassify.export._convert import OUTPUT_NAME, ExportError, float32_model, tidy_onnx, to_onnx, to_saved_model
+from nuclassify.export._convert import (
+    OUTPUT_NAME,
+    ExportError,
+    float32_model,
+    tidy_onnx,
+    to_onnx,
+    to_saved_model,
+    with_temperature,
+)
 from nuclassify.export._metadata import build_metadata, onnx_metadata_props, saved_model_sidecar
 from nuclassify.export._verify import VerifyResult, verify_export
 
@@ -154,18 +162,26 @@ def export_run(model: str | os.PathLike, output: str | os.PathLike, fmt: str | N
     output = Path(output)
     fmt = resolve_format(fmt, output)
     _check_options(fmt, output, opset, int(verify), overwrite)
+    from nuclassify.evaluation import stored_temperature
     from nuclassify.training import load_run  # imports Keras: only after the options are known to be good
 
     run = load_run(model)
     keras_model = float32_model(run.model)
+    model_path = Path(model) if Path(model).suffix == ".keras" else run.path / "model.keras"
+    temperature, _, stale = stored_temperature(str(model), model_path)  # calibrate's, if it fits this file
+    if temperature is not None:
+        keras_model = with_temperature(keras_model, temperature)
     meta = run.meta
     views = list(meta["views"])
     shapes = {v: list(meta["input_shapes"][v]) for v in views}
     inputs = {v: [None, *shapes[v]] for v in views}
 
     def describe(opset_used: int | None) -> dict:
-        model_file = Path(model) if Path(model).suffix == ".keras" else run.path / "model.keras"
-        return build_metadata(meta, run.spec, run_dir=run.path, model_file=model_file, fmt=fmt, opset=opset_used)
+        out = build_metadata(meta, run.spec, run_dir=run.path, model_file=model_path, fmt=fmt, opset=opset_used)
+        out["temperature"] = temperature  # folded into the graph (None: not calibrated)
+        if stale:
+            out["temperature_not_applied"] = stale
+        return out
 
     def check(written: Path) -> VerifyResult | None:
         if not verify:
