@@ -147,3 +147,17 @@ def test_the_classical_methods_are_compared_by_name_without_keras(files):
     from nuclassify.evaluation import uses_keras
 
     assert not any(uses_keras(name) for name in ("trackfit", "HOUGH", "trackreco"))
+
+
+def test_predict_carries_the_classical_methods_fit_columns(files):
+    """trackfit's z uncertainty and track count, and trackreco's fit quality, go into predict's CSV."""
+    for name, extra in (("trackfit", ["z_sigma", "n_tracks"]), ("trackreco", ["z_sigma", "n_tracks", "fit_quality"])):
+        r = _run(["-q", "predict", "--model", name, "--data", str(files["data"])])
+        assert r.exit_code == 0, r.output
+        rows = [line.split(",") for line in r.stdout.strip().splitlines()]
+        header = rows[0]
+        assert header[-1 - len(extra):] == [*extra, "z_mm"] and len(rows) == 91
+        sigma = np.array([float(row[header.index("z_sigma")]) for row in rows[1:] if row[header.index("z_sigma")]])
+        tracks = np.array([float(row[header.index("n_tracks")]) for row in rows[1:]])
+        assert len(sigma) > 45 and np.all(sigma > 0) and np.all(sigma < 500)  # mm: a plane to a target's width
+        assert np.all((tracks >= 0) & (tracks == np.round(tracks)))

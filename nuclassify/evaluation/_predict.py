@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -47,35 +47,50 @@ def confidence_entropy(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def iter_predictions(dataset: Any, fn: PredictFn, *, batch_size: int = 256, indices: Any = None,
-                     on_batch: Callable[[int], None] | None = None
-                     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """Yield (event ids, probabilities, z or None) per batch; works on unlabelled files."""
+                     on_batch: Callable[[int], None] | None = None, extras: bool = False
+                     ) -> Iterator[tuple]:
+    """Yield (event ids, probabilities, z or None) per batch; works on unlabelled files.
+
+    ``extras``: yield a fourth element, the per-event columns of the result's ``columns()``
+    (an empty dict when it has none), e.g. the classical methods' ``z_sigma`` and ``n_tracks``.
+    """
     idx = np.arange(dataset.n_events) if indices is None else np.asarray(indices)
     pos = 0
     for views, _ in prefetch(dataset.batches(batch_size, indices=idx, with_labels=False)):
         n = len(views[0])
-        probs, z = split_output(fn(views))
-        yield dataset.event_ids(idx[pos:pos + n]), probs, z
+        out = fn(views)
+        probs, z = split_output(out)
+        ids = dataset.event_ids(idx[pos:pos + n])
+        if extras:
+            columns = getattr(out, "columns", None)
+            yield ids, probs, z, (columns() if callable(columns) else dict(columns or {}))
+        else:
+            yield ids, probs, z
         pos += n
         if on_batch is not None:
             on_batch(n)
 
 
-def write_predictions_csv(stream: IO[str], rows: Any, class_names: list[str], with_z: bool) -> int:
-    """Header then one line per event: event_id, predicted, p_0..p_K-1, confidence, entropy[, z_mm].
+def write_predictions_csv(stream: IO[str], rows: Any, class_names: list[str], with_z: bool,
+                          extra_names: Sequence[str] = ()) -> int:
+    """Header then one line per event: event_id, predicted, p_0..p_K-1, confidence, entropy,
+    the ``extra_names`` columns (rows then carry a fourth element, a dict of them)[, z_mm].
 
     Returns the row count.
     """
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(["event_id", "predicted", *probability_columns(class_names), "confidence", "entropy"]
-                    + (["z_mm"] if with_z else []))
+    writer.writerow(["event_id", "predicted", *probability_columns(class_names), "confidence", "entropy",
+                     *extra_names] + (["z_mm"] if with_z else []))
     count = 0
-    for ids, probs, z in rows:
+    for ids, probs, z, *more in rows:
         pred = np.argmax(probs, axis=1)
         pcols = [[f"{v:.6g}" for v in row] for row in np.asarray(probs, dtype=np.float64)]
         conf, ent = confidence_entropy(probs)
+        columns = more[0] if more else {}
+        extra = [np.asarray(columns.get(name, np.full(len(ids), np.nan)), dtype=np.float64) for name in extra_names]
         for i in range(len(ids)):
-            line = [int(ids[i]), int(pred[i]), *pcols[i], f"{conf[i]:.6g}", f"{ent[i]:.6g}"]
+            line = [int(ids[i]), int(pred[i]), *pcols[i], f"{conf[i]:.6g}", f"{ent[i]:.6g}",
+                    *("" if not np.isfinite(col[i]) else f"{col[i]:.6g}" for col in extra)]
             if with_z:
                 line.append("" if z is None or not np.isfinite(z[i]) else f"{float(z[i]):.1f}")
             writer.writerow(line)
@@ -104,7 +119,7 @@ def write_predictions_h5(path: str | os.PathLike, rows: Any, class_names: list[s
         ent_d = h5.create_dataset("entropy", (0,), maxshape=(None,), dtype="f4", chunks=(4096,))
         ent_d.attrs["unit"] = "nats"
         z_d = h5.create_dataset("z_mm", (0,), maxshape=(None,), dtype="f4", chunks=(4096,)) if with_z else None
-        for ids, probs, z in rows:
+        for ids, probs, z, *_ in rows:  # (the classical methods' extra columns go to CSV only)
             n = len(ids)
             for d in (ids_d, pred_d, prob_d, conf_d, ent_d) + ((z_d,) if z_d is not None else ()):
                 d.resize(count + n, axis=0)
@@ -154,11 +169,12 @@ def write_predictions(dataset: Any, predictor: Predictor, output: str | os.PathL
         UsageError: a bad output suffix, or ``output`` exists without ``overwrite``.
     """
     fmt = prediction_format(output)
-    rows = iter_predictions(dataset, predictor.fn, batch_size=batch_size, on_batch=on_batch)
+    extra = tuple(predictor.extra_columns)
+    rows = iter_predictions(dataset, predictor.fn, batch_size=batch_size, on_batch=on_batch, extras=bool(extra))
     names, with_z = list(predictor.class_names), predictor.has_z
     if output is None:
-        return write_predictions_csv(stream if stream is not None else sys.stdout, rows, names, with_z)
+        return write_predictions_csv(stream if stream is not None else sys.stdout, rows, names, with_z, extra)
     if fmt == "csv":
         with atomic_output(output, overwrite=overwrite) as tmp, open(tmp, "w", newline="") as fh:
-            return write_predictions_csv(fh, rows, names, with_z)
+            return write_predictions_csv(fh, rows, names, with_z, extra)
     return write_predictions_h5(output, rows, names, with_z, overwrite=overwrite)

@@ -68,6 +68,9 @@ class Predictor:
     warning: str | None = None
     note: str | None = None
     temperature: float | None = None
+    #: per-event columns beyond probabilities and z that ``fn``'s result carries (its ``columns()``),
+    #: e.g. the classical methods' z uncertainty and track count, for predict's output
+    extra_columns: tuple[str, ...] = ()
 
 
 def uses_keras(spec: str) -> bool:
@@ -235,6 +238,21 @@ def model_name(spec: str) -> str:
     return path.name or spec
 
 
+class WithColumns(tuple):
+    """``(probabilities, z)`` as every predict function returns it, with ``columns``: more
+    per-event values (name -> array) that ``predict`` writes after the probabilities.
+
+    A tuple, so that every caller that unpacks two values keeps working.
+    """
+
+    columns: dict[str, np.ndarray]
+
+    def __new__(cls, probabilities: np.ndarray, z: np.ndarray | None, columns: dict[str, np.ndarray]) -> WithColumns:
+        out = super().__new__(cls, (probabilities, z))
+        out.columns = dict(columns)
+        return out
+
+
 def _trackfit_predictor(dataset: Any, target: str | None, name: str = TRACKFIT) -> Predictor:
     from nuclassify.evaluation.trackfit import HoughFit, TrackFit, TrackReco
 
@@ -247,9 +265,10 @@ def _trackfit_predictor(dataset: Any, target: str | None, name: str = TRACKFIT) 
 
     def fn(views: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         result = fit.predict(views)
-        return result.probabilities, result.z
+        return WithColumns(result.probabilities, result.z, result.columns())
 
-    return Predictor(name, fn, "segment", list(dataset.class_names("segment")), True)
+    extra = ("z_sigma", "n_tracks", "fit_quality") if name == "trackreco" else ("z_sigma", "n_tracks")
+    return Predictor(name, fn, "segment", list(dataset.class_names("segment")), True, extra_columns=extra)
 
 
 def _onnx_predictor(spec: str, dataset: Any, target: str | None) -> Predictor:
