@@ -20,17 +20,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from nuclassify.evaluation.trackfit._hits import VIEW_COS, VIEW_SIN, EventHits
-from nuclassify.evaluation.trackfit._hough import _longest_run  # one run-finder for both methods
+from nuclassify.evaluation.trackfit._hough import (  # one Hough accumulator and run-finder for both methods
+    _COS,
+    _MAX_VOTERS,
+    _N_THETA,
+    _RHO_BIN_MM,
+    _SIN,
+    _THETA_INDEX,
+    _longest_run,
+)
 
 __all__ = ["Track2D", "Track3D", "find_tracks_2d", "match_3d", "view_column"]
 
-_N_THETA = 48
-_THETA = np.linspace(0.0, np.pi, _N_THETA, endpoint=False)
-_THETA_INDEX = np.arange(_N_THETA)
-_COS = np.cos(_THETA)
-_SIN = np.sin(_THETA)
-_RHO_BIN_MM = 20.0
-_MAX_VOTERS = 160
 _STEREO_MM = 45.0  # largest mean |u + v - x| of a stereo triplet
 _OVERLAP_MM = 60.0  # triplet members' z extents must overlap (or nearly)
 _PAIR_EXTENT_MM = 90.0  # an X track and a lone stereo partner must start and end this close in z

@@ -26,14 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nuclassify.detector.minerva import PLANE_VIEW, PLANE_Z_MM, VIEWS
-from nuclassify.evaluation.trackfit._hough import extend_upstream, find_tracks
-from nuclassify.evaluation.trackfit._vertex import (
-    _SLACK_MM,
-    _longest,
-    _stereo_partners,
-    _upstream_body,
-    first_activity_z,
-)
+from nuclassify.evaluation.trackfit._vertex import _SLACK_MM, first_activity_z, track_anchor
 
 __all__ = ["VertexCall", "refined_vertex"]
 
@@ -73,29 +66,11 @@ def refined_vertex(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
     z_all = np.concatenate([h[0] for h in hits.values()]) if hits else np.empty(0)
     if len(z_all) == 0:
         return VertexCall(float("nan"), 0)
-    tracks = {v: find_tracks(v, *h, max_tracks=3 if stereo_match and v != "x" else 1)
-              for v, h in hits.items() if len(h[0]) >= 3}
-    pool = tracks.get("x") or [t for ts in tracks.values() for t in ts]
-    if not pool:
+    anchor, mains = track_anchor(hits, z_all, stereo_match)
+    if anchor is None:
         return VertexCall(first_activity_z(z_all), 0)
-    primary = _longest(pool)
-    chosen = {primary.view: primary}
-    if stereo_match:
-        chosen.update({tr.view: tr for tr in _stereo_partners(primary, tracks.get("u", []), tracks.get("v", []))})
-    starts, earliest = [], []
-    for view, view_tracks in tracks.items():
-        if not view_tracks:
-            continue
-        main = chosen.get(view) or _longest(view_tracks)
-        h = hits[view]
-        main = extend_upstream(main, h[0], h[1], h[2])
-        if main.view == primary.view:
-            primary = main
-        starts.append(main.z_start)
-        earliest.append(_earliest_z(view, main.z_start))
-    anchor = float(np.median(starts)) if len(starts) != 2 else primary.z_start
-    e_all = np.concatenate([h[3] for h in hits.values()])
-    anchor = _upstream_body(z_all, e_all, anchor)
+    starts = [m.z_start for m in mains]
+    earliest = [_earliest_z(m.view, m.z_start) for m in mains]
     lower = anchor - _SLACK_MM
     if interval_votes and len(starts) == 3:
         lower = min(lower, _consistent_start(np.asarray(earliest), np.asarray(starts)) - _SLACK_MM)

@@ -53,17 +53,31 @@ def event_vertex_z(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
     z_all = np.concatenate([h[0] for h in hits.values()]) if hits else np.empty(0)
     if len(z_all) == 0:
         return float("nan")
+    anchor, _ = track_anchor(hits, z_all, stereo_match)
+    if anchor is None:
+        return first_activity_z(z_all)
+    # The vertex plane: the first connected activity at or after the anchor, less a plane's slack
+    # (the vertex's own plane may be a U/V plane just upstream of the first X hit).
+    return first_activity_z(z_all[z_all >= anchor - _SLACK_MM])
+
+
+def track_anchor(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], z_all: np.ndarray,
+                 stereo_match: bool) -> tuple[float | None, list[Track]]:
+    """Where the event's tracks say it starts, and each view's main track followed upstream.
+
+    Returns ``(None, [])`` when no view has a track (the caller falls back to the first activity).
+    """
     # Only each view's main track is used, except that stereo partners are sought among several.
     tracks = {v: find_tracks(v, *h, max_tracks=3 if stereo_match and v != "x" else 1)
               for v, h in hits.items() if len(h[0]) >= 3}
     pool = tracks.get("x") or [t for ts in tracks.values() for t in ts]
     if not pool:
-        return first_activity_z(z_all)
+        return None, []
     primary = _longest(pool)
     chosen = {primary.view: primary}
     if stereo_match:
         chosen.update({tr.view: tr for tr in _stereo_partners(primary, tracks.get("u", []), tracks.get("v", []))})
-    starts = []
+    mains = []
     for view, view_tracks in tracks.items():
         if not view_tracks:
             continue
@@ -72,7 +86,8 @@ def event_vertex_z(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
         main = extend_upstream(main, h[0], h[1], h[2])
         if main.view == primary.view:
             primary = main
-        starts.append(main.z_start)
+        mains.append(main)
+    starts = [m.z_start for m in mains]
     # Each view's main track, followed upstream, votes for where it starts: the median of three
     # outvotes a backward particle merged with the muon in one projection (where they look
     # collinear) but not in the others. With two views, trust the primary.
@@ -80,10 +95,7 @@ def event_vertex_z(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
     # Neutral-current and pion-led events: the longest track may start well downstream of a
     # hadronic body that is the real start of the event.
     e_all = np.concatenate([h[3] for h in hits.values()])
-    anchor = _upstream_body(z_all, e_all, anchor)
-    # The vertex plane: the first connected activity at or after the anchor, less a plane's slack
-    # (the vertex's own plane may be a U/V plane just upstream of the first X hit).
-    return first_activity_z(z_all[z_all >= anchor - _SLACK_MM])
+    return _upstream_body(z_all, e_all, anchor), mains
 
 
 def _upstream_body(z_all: np.ndarray, e_all: np.ndarray, anchor: float) -> float:
