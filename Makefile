@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # disk on our CI machines (pip takes it from there); elsewhere pick your own, or `make test TORCH=`.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint bench bench-gpu physics-report clean
+.PHONY: venv demo test lint bench bench-gpu physics-report reproduce-quick reproduce readme-results clean
 
 $(STAMP): pyproject.toml setup.cfg Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,5 +39,18 @@ bench-gpu: $(STAMP)
 physics-report: $(STAMP)
 	$(VENV)/bin/nuclassify simulate report -o physics_report -n $(or $(REPORT_EVENTS),20000)
 
+# The seed talk's study end to end (examples/reproduce_seed.sh): quick on 2 CPU cores in under
+# 30 minutes; full size is a GPU job (about 2 hours). Resumable; results in $(REPRODUCE_DIR)/.
+REPRODUCE_DIR ?= reproduce_out
+reproduce-quick: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/reproduce_seed.sh quick $(REPRODUCE_DIR)
+
+reproduce: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/reproduce_seed.sh full $(REPRODUCE_DIR)
+
+# The README's Results section, generated from a reproduce run's results.json.
+readme-results: $(STAMP)
+	$(PY) examples/write_readme_results.py $(REPRODUCE_DIR)/results.json README.md --figures examples/results
+
 clean:
-	rm -rf $(DEMO_DIR) bench_out .pytest_cache
+	rm -rf $(DEMO_DIR) bench_out reproduce_out .pytest_cache
