@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _figures import record
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -93,6 +94,10 @@ def bench_model(path: Path) -> None:
           f"ratio {pr / raw:.2f}x (goal >= 0.95x)")
     print(f"stricter: evaluate {ev / raw_batch:.2f}x, predict {pr / raw_batch:.2f}x of a raw predict_on_batch loop "
           f"in memory ({raw_batch:,.0f} ev/s), the call both make per batch")
+    record("evaluate (file, streamed)", ev, "ev/s", baseline=raw, baseline_name="model.predict in memory",
+           goal=">= 0.95x", met=ev / raw >= 0.95)
+    record("predict (file -> CSV)", pr, "ev/s", baseline=raw, baseline_name="model.predict in memory",
+           goal=">= 0.95x", met=pr / raw >= 0.95)
 
 
 def bench_trackfit(path: Path) -> None:

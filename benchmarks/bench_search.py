@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _figures import record
 
 from nuclassify.models import preset_shapes
 from nuclassify.search import (
@@ -229,6 +230,14 @@ def _line(label: str, f: dict[str, float], base: dict[str, float]) -> str:
             f"wall {f['wall']:.1f} s, {f['finished']:.0f}/{f['n']:.0f} finished")
 
 
+def _record_utilisation(label: str, f: dict[str, float], base: dict[str, float]) -> None:
+    record(f"{label}: utilisation", 100 * f["utilisation"], "%", baseline=100 * base["utilisation"],
+           baseline_name="serial executor", goal=">= 95%", met=f["utilisation"] >= 0.95)
+    record(f"{label}: idle between candidates", 1e3 * f["gap"], "ms", baseline=1e3 * base["gap"],
+           baseline_name="serial executor", ratio=None, goal="<= 500 ms", met=f["gap_max"] <= 0.5,
+           max_ms=1e3 * f["gap_max"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=3000, help="results for the master-throughput runs")
@@ -256,24 +265,32 @@ def main() -> None:
               "together)  target >= 1000")
         print(f"baseline (same records to a file, no strategy, no fsync): {base:8.0f} results/s; "
               f"master/baseline {one / base:.3f} (1 worker), {many / base:.3f} (64 workers)", flush=True)
+        record("evolve master, no-op trainer, journal fsynced", one, "results/s", baseline=base,
+               baseline_name="same records to a file, no strategy, no fsync", goal=">= 1,000 results/s",
+               met=one >= 1000)
         n, s = args.candidates, args.seconds
         serial = _utilisation(folder, "serial", SerialExecutor(), max(2, n // 4), s)
         print(f"serial baseline, {serial['n']:.0f} x {s:g} s: utilisation {serial['utilisation']:.1%}, idle between "
               f"candidates {serial['gap'] * 1e3:.1f} ms (wall {serial['wall']:.1f} s)", flush=True)
         process = _utilisation(folder, "process2", ProcessExecutor(2, gpus=[]), n, s)
         print(_line(f"process executor, 2 workers, {n} x {s:g} s", process, serial), flush=True)
+        _record_utilisation("evolve process executor, 2 workers", process, serial)
         if args.no_mpi:
             print("mpi executor: skipped (--no-mpi)")
         else:
             mpi = _mpi_utilisation(folder, n, s)
             label = f"mpi executor, mpiexec -n 3 (2 worker ranks), {n} x {s:g} s"
             print(f"{label}: skipped, {mpi}" if isinstance(mpi, str) else _line(label, mpi, serial), flush=True)
+            if not isinstance(mpi, str):
+                _record_utilisation("evolve mpi executor, mpiexec -n 3", mpi, serial)
         w, sec = args.sim_workers, args.sim_seconds
         total = args.sim_results or 3 * w
         overall, steady, real = _simulate(folder, w, sec, total)
         print(f"simulated master: {w} workers x {sec:g} s candidates ({w / sec:.0f} results/s needed), "
               f"{total} results in {real:.0f} s real: predicted utilisation {steady:.1%} in steady state, "
               f"{overall:.1%} overall (ramp-up included); baseline: 100% for a master of zero cost")
+        record(f"simulated master, {w} workers x {sec:g} s: utilisation", 100 * steady, "%", baseline=100.0,
+               baseline_name="a master of zero cost", goal=">= 95%", met=steady >= 0.95)
 
 
 if __name__ == "__main__":

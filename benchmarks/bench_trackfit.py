@@ -18,6 +18,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _figures import record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -70,6 +71,9 @@ def main() -> int:
         print(f"  {name:36s}: {rate:8.0f} ev/s per core   accuracy {np.mean(seg == labels):.3f}")
     print(f"  ratio trackfit/hough {fit_rate / hough_rate:.2f}; goal >= {GOAL:.0f} ev/s: "
           f"{'met' if fit_rate >= GOAL else 'NOT met'}")
+    record("trackfit (1 core)", fit_rate, "ev/s", baseline=hough_rate, baseline_name="hough (old baseline)",
+           goal=f">= {GOAL:.0f} ev/s per core", met=fit_rate >= GOAL, accuracy=float(np.mean(fit_seg == labels)),
+           baseline_accuracy=float(np.mean(hough_seg == labels)))
     return 0
 
 
