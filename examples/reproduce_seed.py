@@ -83,7 +83,8 @@ class Runner:
         self.out = out
         self.train_args = train_args
         (out / "steps").mkdir(parents=True, exist_ok=True)
-        (out / "plots").mkdir(exist_ok=True)
+        for folder in ("plots", "data", "runs"):
+            (out / folder).mkdir(exist_ok=True)
         self.log = open(out / "commands.log", "a", buffering=1)  # noqa: SIM115 - lives as long as the run
 
     def nuclassify(self, *args: str, stdout: Path | None = None) -> str:
