@@ -9,6 +9,6 @@ set -euo pipefail
 SIZE=${1:-quick}
 OUT=${2:-reproduce_out}
 # The MINERvA networks' training recipe: the same for every row of the seed's tables.
-TRAIN_ARGS=${TRAIN_ARGS:-}
+TRAIN_ARGS=${TRAIN_ARGS:---batch-size 64 --lr-schedule cosine}
 python examples/reproduce_seed.py --size "$SIZE" --out "$OUT" --seed "${SEED:-1}" --train-args "$TRAIN_ARGS"
 echo "results: $OUT/results.json, plots: $OUT/plots/ (README section: make readme-results)"
