@@ -78,14 +78,16 @@ def minerva_section(m: dict[str, Any], meta: dict[str, Any], fig: str) -> list[s
                      f"{_pct(r['seed_previous'])} | {_pct(r['seed_dl'])} |")
     lines += ["", f"![per segment]({fig}/per_segment_vs_seed.png)", ""]
     causes = m.get("misclassified_causes") or {}
-    table = causes.get("causes") or causes.get("table")
-    if isinstance(table, dict) and table:
-        lines += ["**Misclassified events by cause** (`explain --top-confused`; the seed's slide named boundary "
-                  "events, multiple interactions and backward tracks):", "",
-                  "| cause | among errors | among correct events |", "|---|---|---|"]
-        for name, row in table.items():
-            lines.append(f"| {name.replace('_', ' ')} | {_pct(row.get('error_rate'))} | "
-                         f"{_pct(row.get('correct_rate'))} |")
+    table = causes.get("causes") or []
+    if table:
+        lines += [f"**Misclassified events by cause** (`explain --top-confused` on `{best}`: "
+                  f"{causes.get('n_errors')} errors among {causes.get('n_events')} events; the seed's slide named "
+                  "boundary events, multiple interactions and backward tracks):", "",
+                  "| cause | among errors | among correct events | ratio | Fisher p |", "|---|---|---|---|---|"]
+        for row in table:
+            ratio = "–" if row.get("ratio") is None else f"{row['ratio']:.1f}"
+            lines.append(f"| {row['cause'].replace('_', ' ')} | {_pct(row.get('error_rate'))} | "
+                         f"{_pct(row.get('correct_rate'))} | {ratio} | {_p(row.get('p_value'))} |")
         lines.append("")
     return lines
 

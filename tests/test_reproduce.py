@@ -35,7 +35,9 @@ def _results() -> dict:
                     "depth_table": [row], "best_network": "conv4",
                     "best_vs_trackfit": {"network": 0.8812, "trackfit": 0.8501, "mcnemar_p": 3.2e-9},
                     "per_segment": seg,
-                    "misclassified_causes": {"causes": {"boundary": {"error_rate": 0.41, "correct_rate": 0.12}}}},
+                    "misclassified_causes": {"n_errors": 590, "n_events": 5000, "causes": [
+                        {"cause": "boundary", "error_rate": 0.41, "correct_rate": 0.12, "ratio": 3.4,
+                         "p_value": 1e-20}]}},
     }
 
 
@@ -52,7 +54,7 @@ def test_readme_section_is_written_from_the_results_and_only_between_the_markers
     assert "stale" not in text
     assert "88.12% (87.2%–89.0%)" in text            # the accuracy and its CI, from the JSON
     assert "94.09%" in text and "0.012" in text and "3.2e-09" in text
-    assert "| boundary | 41.0% | 12.0% |" in text
+    assert "| boundary | 41.0% | 12.0% | 3.4 | 1.0e-20 |" in text
     assert "make reproduce-quick" in text and "2026-11-30" in text
 
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "evolve": ("nuclassify.cli.evolve_cmd", "evolve", "Evolve network architectures for a data file (MENNDL-style)."),
     "shift": ("nuclassify.cli.shift_cmd", "shift", "Score how far a data file lies from the training data."),
     "calibrate": ("nuclassify.cli.calibrate_cmd", "calibrate", "Fit temperature scaling for a run on labelled data."),
+    "explain": ("nuclassify.cli.explain_cmd", "explain", "Draw where the evidence for a prediction lies."),
 }
 ALIASES: dict[str, str] = {"search": "evolve"}
 
@@ -44,6 +45,7 @@ Worked examples (one per command):
   nuclassify evolve --data train.h5 --valid valid.h5 --budget 30 --out runs/evo --epochs 2
   nuclassify shift --model runs/eps --reference heldout.h5 --data real.h5 --plot shift.png
   nuclassify calibrate --model runs/eps --data valid.h5
+  nuclassify explain --model runs/eps --data test.h5 --event 86 -o explain.png
 
 Run 'nuclassify COMMAND --help' for each command's options.
 """

@@ -85,7 +85,8 @@ def _vertex_z(ds: Dataset, event: int) -> float | None:
 
 
 def draw_event(data: str | os.PathLike | Dataset, event: int, output: str | os.PathLike, *,
-               overwrite: bool = False, dpi: int = 110, overlay: Overlay | None = None) -> Path:
+               overwrite: bool = False, dpi: int = 110, overlay: Overlay | None = None,
+               panel: Callable[[Any], None] | None = None) -> Path:
     """Draw every view of ``event`` side by side to a PNG and return its path.
 
     MINERvA: X/U/V against z (mm, from the plane positions) and transverse position (mm), with
@@ -96,6 +97,7 @@ def draw_event(data: str | os.PathLike | Dataset, event: int, output: str | os.P
     ``overlay(axes, views)`` draws on top of the panels (one per view, in the file's view order),
     given the event's views as a batch of one; e.g. a reconstruction's tracks and vertex. It is a
     callable so that this layer need not know what draws it (evaluation comes after data).
+    ``panel(ax)`` fills one extra axes to the right of the views (e.g. class probabilities).
 
     Raises:
         DataFileError: if the file is bad or ``event`` is out of range.
@@ -109,7 +111,7 @@ def draw_event(data: str | os.PathLike | Dataset, event: int, output: str | os.P
         views = ds.read_views([int(event)])
         with atomic_output(output, overwrite) as tmp:
             _render(ds, int(event), [v[0] for v in views], tmp, dpi,
-                    None if overlay is None else (lambda axes: overlay(axes, views)))
+                    None if overlay is None else (lambda axes: overlay(axes, views)), panel)
         return Path(output)
     finally:
         if own:
@@ -117,7 +119,8 @@ def draw_event(data: str | os.PathLike | Dataset, event: int, output: str | os.P
 
 
 def _render(ds: Dataset, event: int, images: list[np.ndarray], out: Path, dpi: int,
-            overlay: Callable[[Sequence[Any]], None] | None = None) -> None:
+            overlay: Callable[[Sequence[Any]], None] | None = None,
+            panel: Callable[[Any], None] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,8 +133,12 @@ def _render(ds: Dataset, event: int, images: list[np.ndarray], out: Path, dpi: i
     minerva_like = ds.layout.startswith("minerva")
     # MINERvA views cover the same z range (X has twice the planes), so equal panel widths with a
     # shared z axis line the views up plane for plane.
-    fig, axes = plt.subplots(1, len(images), figsize=(4.2 * len(images) + 1.5, 4.6), dpi=dpi,
+    width = 4.2 * len(images) + 1.5
+    extra = 3.0 if panel is not None else 0.0  # inches: 1.2 for the panel's labels, 1.6 for it, 0.2 margin
+    fig, axes = plt.subplots(1, len(images), figsize=(width + extra, 4.6), dpi=dpi,
                              sharex=minerva_like, sharey=minerva_like, squeeze=False)
+    if panel is not None:  # the views keep their size and margins; the panel takes the added width
+        fig.subplots_adjust(left=0.125 * width / (width + extra), right=0.9 * width / (width + extra))
     axes = axes[0]
     mesh = None
     vz = _vertex_z(ds, event) if minerva_like else None
@@ -174,6 +181,8 @@ def _render(ds: Dataset, event: int, images: list[np.ndarray], out: Path, dpi: i
         bar.ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
         if norm.vmax / norm.vmin < 10:  # within one decade only minor ticks carry numbers
             bar.ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+    if panel is not None:
+        panel(fig.add_axes(((width + 1.2) / (width + extra), 0.14, 1.6 / (width + extra), 0.7)))
     fig.savefig(out, format="png")
     plt.close(fig)
 
