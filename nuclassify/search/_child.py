@@ -11,9 +11,11 @@ kills its children itself) and exits within a second if the master dies, even by
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +25,8 @@ from typing import Any
 from nuclassify.errors import OutputError, SpecError, TrainingDivergedError, UsageError
 from nuclassify.search._candidate import FAILED, FINISHED, Job, Outcome
 
-__all__ = ["resolve_trainer", "evaluate", "child_main", "Trainer"]
+__all__ = ["resolve_trainer", "evaluate", "child_main", "Trainer", "backend_name", "unused_frameworks",
+           "block_for_life"]
 
 Trainer = Callable[[dict, dict], dict]
 
@@ -94,6 +97,42 @@ def evaluate(trainer: Trainer, job: Job, worker: str) -> Outcome:
     if bad:
         return Outcome(job.id, FAILED, values, f"nan: {bad[0]} = {values[bad[0]]}", worker, start, end, seconds)
     return Outcome(job.id, FINISHED, values, "", worker, start, end, seconds)
+
+
+#: Keras' backends and the framework module each one needs
+FRAMEWORKS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def backend_name() -> str:
+    """The Keras backend this process will start, found as Keras finds it.
+
+    ``KERAS_BACKEND`` first (a child inherits the master's environment, so
+    ``KERAS_BACKEND=jax nuclassify evolve ...`` reaches every candidate), else the ``backend`` of
+    ``keras.json`` in ``KERAS_HOME`` or ``~/.keras``, else Keras' default, TensorFlow.
+    """
+    name = os.environ.get("KERAS_BACKEND")
+    if not name:
+        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+        try:
+            with open(os.path.join(home, "keras.json")) as fh:
+                name = json.load(fh).get("backend")
+        except (OSError, ValueError, AttributeError):
+            name = None
+    return str(name or "tensorflow").strip().lower()
+
+
+def unused_frameworks(backend: str) -> tuple[str, ...]:
+    """The frameworks a candidate on ``backend`` never needs (none for a backend we do not know)."""
+    if backend not in FRAMEWORKS:
+        return ()
+    return tuple(module for name, module in FRAMEWORKS.items() if name != backend)
+
+
+def block_for_life(names: tuple[str, ...]) -> None:
+    """Make ``import name`` raise ImportError in this process from now on (unless already imported)."""
+    for name in names:
+        if name not in sys.modules:
+            sys.modules[name] = None  # type: ignore[assignment]
 
 
 def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:

@@ -15,6 +15,17 @@ each of 6.5 s, measured with ``python -X importtime -c "import keras"``), paid o
 candidate because every candidate is a fresh process. So they are made unimportable while
 Keras imports, and importable again afterwards (``sys.modules[name] = None`` is Python's way to
 make an import raise ImportError; the entries are removed once Keras is in).
+
+The Keras backend is ``KERAS_BACKEND`` (``nuclassify evolve --backend`` sets it for its
+children). The other frameworks are made unimportable for the candidate's whole life, because
+they are imported only as optional extras: TensorFlow imports JAX (``tensorflow.lite``) when it is
+installed, and Keras' ``set_random_seed`` imports TensorFlow on every backend to seed it
+(``keras.src.utils.rng_utils``, behind ``LazyModule.available``, which treats an ImportError as
+"not installed"). Every candidate pays its imports, since each is a fresh process: this preload
+took 3.5 CPU-s on TensorFlow (3.9 s while it also imported JAX) and 1.7 CPU-s on JAX without
+TensorFlow, on the 2-core development machine. (JAX's per-candidate XLA compilation costs more
+than that saves on the CPU for small networks, so TensorFlow stays the default there; see
+``benchmarks/bench_evolve.py``.)
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import sys
 from collections.abc import Iterator
 
 from nuclassify._backend import start_backend_quietly
+from nuclassify.search._child import backend_name, block_for_life, unused_frameworks
 
 #: optional integrations Keras imports if it can, which a candidate never uses
 SKIPPED = ("matplotlib", "sklearn")
@@ -45,6 +57,7 @@ def _unimportable(names: tuple[str, ...]) -> Iterator[None]:
 
 
 def _import_keras_quietly() -> None:
+    block_for_life(unused_frameworks(backend_name()))
     with _unimportable(SKIPPED):
         start_backend_quietly(verbose=bool(os.environ.get("NUCLASSIFY_VERBOSE")))
     import nuclassify.training  # noqa: F401 - the trainer's own imports, also done ahead

@@ -10,6 +10,11 @@ Each worker may get its own GPU through ``CUDA_VISIBLE_DEVICES`` (found by :func
 no framework imported here); workers sharing a GPU are told not to grab all its memory. A child
 past ``timeout`` seconds is killed (SIGKILL) and its candidate fails with reason ``timeout``;
 a child that dies without a result fails its candidate with its exit code or signal.
+
+Each child is also told how many threads it may use: the machine's cores shared out over the
+workers (:func:`thread_limits`). Left alone, every child's TensorFlow sizes its intra- and
+inter-op pools to the whole machine, so 2 workers on 2 cores run twice as many compute threads
+as there are cores, pre-empting one another.
 """
 
 from __future__ import annotations
@@ -27,9 +32,35 @@ from nuclassify.search._candidate import FAILED, Job, Outcome
 from nuclassify.search._child import child_main
 from nuclassify.search._executors import Executor, detect_gpus
 
-__all__ = ["ProcessExecutor"]
+__all__ = ["ProcessExecutor", "thread_limits", "usable_cores"]
 
 SHARED_GPU_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def thread_limits(workers: int, cores: int | None = None) -> dict[str, str]:
+    """Environment variables that give each of ``workers`` children ``cores // workers`` threads (at least 1).
+
+    Read by the frameworks as they start, so they go into the child's environment before its imports:
+    ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS`` (TensorFlow's
+    ``core/common_runtime/process_util.cc``), ``OMP_NUM_THREADS`` (OpenMP: oneDNN, torch),
+    ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (numpy's BLAS) and, for one thread, XLA's
+    ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`` (JAX on the CPU).
+    A variable the user has set is kept (see :class:`ProcessExecutor`).
+    """
+    n = max(1, (usable_cores() if cores is None else cores) // max(1, workers))
+    env = {name: str(n) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+                                     "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    if n == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return env
 
 
 @dataclass
@@ -77,12 +108,15 @@ class ProcessExecutor(Executor):
         gpus: GPU ids to share out round-robin (``None``: detect; ``[]``: none).
         preload: modules a child imports before reporting ready (e.g. ``("keras",)``).
         start_timeout: seconds to wait for the first child to load the trainer.
+        limit_threads: give each child its share of the cores (:func:`thread_limits`), except
+            for variables already set in this process's environment.
     """
 
     EXIT_GRACE = 30.0  # seconds a child that has reported may take to exit before it is killed
 
     def __init__(self, workers: int = 2, timeout: float | None = None, prestart: bool = True,
-                 gpus: list[str] | None = None, preload: tuple[str, ...] = (), start_timeout: float = 300.0) -> None:
+                 gpus: list[str] | None = None, preload: tuple[str, ...] = (), start_timeout: float = 300.0,
+                 limit_threads: bool = True) -> None:
         if workers < 1:
             raise UsageError(f"--workers must be at least 1; received {workers}")
         if timeout is not None and timeout <= 0:
@@ -94,9 +128,12 @@ class ProcessExecutor(Executor):
         self._exiting: list[tuple[_Child, float]] = []
         gpus = detect_gpus() if gpus is None else list(gpus)
         shared = bool(gpus) and workers > len(gpus)
+        threads = {k: v for k, v in thread_limits(workers).items() if k not in os.environ} if limit_threads else {}
         self._slots = []
         for i in range(workers):
-            env = {"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]} if gpus else {}
+            env = dict(threads)
+            if gpus:
+                env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
             if shared:
                 env.update({k: v for k, v in SHARED_GPU_ENV.items() if k not in os.environ})
             name = f"w{i}" + (f":gpu{gpus[i % len(gpus)]}" if gpus else "")
