@@ -27,9 +27,11 @@ from nuclassify.cli._output import get_output, start_backend_quietly
               help="Write here instead of stdout: .csv or .h5/.hdf5 (atomic).")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--mc-samples", type=click.IntRange(min=2), default=None, metavar="N",
+              help="MC dropout: average N predictions with the network's dropout on; adds mutual_information.")
 @click.pass_context
 def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | None, batch_size: int,
-            overwrite: bool) -> None:
+            overwrite: bool, mc_samples: int | None = None) -> None:
     """Write one row per event: event id, predicted label, each class's probability, predicted z.
 
     CSV goes to stdout by default (a header line, then rows; progress goes to stderr), so
@@ -37,7 +39,9 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
     Columns: event_id, predicted, p_0..p_K-1 (class order as in training), confidence (the top
     probability), entropy (-sum p ln p, nats), z_mm where the model has a z head (trackfit
     always does). Unlabelled real-data files work. A run calibrated with 'nuclassify calibrate'
-    has its temperature applied (said on stderr).
+    has its temperature applied (said on stderr). An ensemble (train --ensemble K) averages its
+    members; it and --mc-samples N add mutual_information (BALD: entropy of the mean minus the
+    mean entropy of the samples, nats): how far the members or dropout samples disagree.
 
     Example: nuclassify predict --model trackfit --data test.h5 -o trackfit.csv
     """
@@ -54,7 +58,7 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
     with open_dataset(data_path) as ds:
         if uses_keras(model_spec):  # trackfit and .onnx files run without Keras
             start_backend_quietly(out.verbose)
-        pred = load_predictor(model_spec, ds)
+        pred = load_predictor(model_spec, ds, mc_samples=mc_samples)
         if pred.warning:
             click.echo(f"nuclassify: warning: {pred.warning}", err=True)
         if pred.note:

@@ -11,6 +11,7 @@ import click
 
 from nuclassify._runlock import break_stale_lock, refuse_if_busy
 from nuclassify.cli._output import get_output, start_backend_quietly
+from nuclassify.errors import UsageError
 from nuclassify.training import DEFAULT_PORT
 
 
@@ -38,15 +39,22 @@ from nuclassify.training import DEFAULT_PORT
               help="Steps between mid-epoch resume checkpoints (0: by time only).")
 @click.option("--backup-seconds", type=float, default=300.0, show_default=True,
               help="Also save a mid-epoch resume checkpoint after this many seconds (0: never).")
+@click.option("--domain-adapt", "domain_adapt", type=click.Path(dir_okay=False), default=None, metavar="UNLABELLED.h5",
+              help="Domain-adversarial training (MINERvA's DANN): also feed this unlabelled file of the same layout.")
+@click.option("--domain-weight", type=float, default=None,
+              help="Weight of the domain loss [default: the spec's domain_head weight, else 0.1].")
 @click.option("--break-lock", is_flag=True,
               help="Remove a lock record left in --out by a writer on another host that is known to be dead.")
 @click.option("--json", "json_mode", is_flag=True, help="Print the result as one JSON object; no progress bar.")
+@click.option("--ensemble", type=click.IntRange(2, 64), default=None, metavar="K",
+              help="Train K members (seeds SEED..SEED+K-1) into OUT/members/m0..; predict/evaluate average them.")
 @click.pass_context
 def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: float | None, arch: str, out: str,
           epochs: int, batch_size: int | None, seed: int, precision: str, resume: bool, overwrite: bool,
           target: str | None, early_stopping: int | None, lr_schedule: str, class_weights: str, distribute: bool,
           port: int, engine: str, backup_every: int, backup_seconds: float, break_lock: bool,
-          json_mode: bool) -> None:
+          json_mode: bool, ensemble: int | None = None, domain_adapt: str | None = None,
+          domain_weight: float | None = None) -> None:
     """Train a network on an HDF5 file into a run directory (streamed from disk, resumable).
 
     RUN_DIR receives model.keras, best.keras, last.keras, spec.json, history.csv, run.json
@@ -58,6 +66,7 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
       nuclassify train --data train.h5 --valid-fraction 0.1 --arch epsilon --out runs/eps --epochs 3
       nuclassify train --data train.h5 --valid valid.h5 --arch conv4 --out runs/c4 --epochs 8 --resume
       KERAS_BACKEND=jax nuclassify train --data nova.h5 --arch cvn --out runs/cvn --engine jax-loop
+      nuclassify train --data sim.h5 --valid-fraction 0.1 --arch epsilon --out runs/dann --domain-adapt data.h5
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, not ours
     from nuclassify.training import TrainConfig, fit
@@ -70,12 +79,29 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
                          early_stopping=early_stopping, lr_schedule=lr_schedule, class_weights=class_weights,
                          distribute=distribute, quiet=output.quiet,
                          backup_every=None if backup_every == 0 else backup_every,
-                         backup_seconds=None if backup_seconds == 0 else backup_seconds, engine=engine, port=port)
+                         backup_seconds=None if backup_seconds == 0 else backup_seconds, engine=engine, port=port,
+                         domain_adapt=domain_adapt, domain_weight=domain_weight)
     if not distribute:  # at once, before the backend's seconds of start-up (ranks > 0 write elsewhere: fit checks)
         refuse_if_busy(out, break_lock=break_lock)
     elif break_lock:
         break_stale_lock(out)
+    if ensemble is None and resume:
+        from nuclassify.evaluation import is_ensemble_dir, read_ensemble
+
+        if is_ensemble_dir(out):  # (its members are runs; OUT itself has no spec or checkpoint to resume)
+            k = read_ensemble(out)["ensemble"]["k"]
+            raise UsageError(f"--out {out} holds an ensemble of {k}; resume it with --resume --ensemble {k}")
     start_backend_quietly(output.verbose)
+    if ensemble is not None:  # K ordinary runs in OUT/members, recorded in OUT/run.json (nuclassify.trust)
+        from nuclassify.trust import train_ensemble
+
+        with contextlib.redirect_stdout(sys.stderr):
+            ens = train_ensemble(arch, config, ensemble)
+        if json_mode:
+            output.json(ens.to_dict())
+        else:
+            output.result(ens.summary())
+        return
     # Keras writes its progress bar to stdout; keep stdout for the result. Off a terminal the
     # config's progress "auto" writes plain lines to stderr instead (see training._progress).
     with contextlib.redirect_stdout(sys.stderr):

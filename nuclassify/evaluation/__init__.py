@@ -8,7 +8,19 @@ an exported ``.onnx`` file (through onnxruntime, with no Keras or TensorFlow) or
 """
 
 from nuclassify.evaluation._compat import check_model_data, describe_views
+from nuclassify.evaluation._ensemble import (
+    ENSEMBLE_KEY,
+    MEMBERS_DIR,
+    ensemble_digest,
+    is_ensemble_dir,
+    member_dirs,
+    member_name,
+    read_ensemble,
+    stored_ensemble_temperature,
+    summary_meta,
+)
 from nuclassify.evaluation._evaluate import EvaluationPlan, EvaluationRun, evaluate_runs, plan_evaluation, unique_name
+from nuclassify.evaluation._mcdropout import dropout_layers, mc_dropout_model
 from nuclassify.evaluation._metrics import (
     ECE_BINS,
     CalibrationTally,
@@ -55,6 +67,13 @@ from nuclassify.evaluation._runner import (
     prefetch,
 )
 from nuclassify.evaluation._segments import SegmentCounts, ZProfile, format_segment_table, segment_rows
+from nuclassify.evaluation._uncertainty import (
+    MI_COLUMN,
+    averaged_predict_fn,
+    mutual_information,
+    run_sampler,
+    uncertainty_predictor,
+)
 from nuclassify.evaluation.trackfit import TrackFit, TrackFitResult, segment_probabilities
 from nuclassify.evaluation.upstream_rule import upstream_rule_segments, upstream_rule_z
 
@@ -73,4 +92,8 @@ __all__ = [
     "prediction_format", "write_predictions", "confidence_entropy",
     "TrackFit", "TrackFitResult", "segment_probabilities",
     "upstream_rule_z", "upstream_rule_segments",
+    "ENSEMBLE_KEY", "MEMBERS_DIR", "is_ensemble_dir", "read_ensemble", "member_dirs", "member_name",
+    "ensemble_digest", "stored_ensemble_temperature", "summary_meta",
+    "dropout_layers", "mc_dropout_model",
+    "MI_COLUMN", "mutual_information", "averaged_predict_fn", "run_sampler", "uncertainty_predictor",
 ]

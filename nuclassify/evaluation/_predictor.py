@@ -315,7 +315,8 @@ def _shape_fits(declared: tuple[int | None, ...], data_shape: tuple[int, ...]) -
         d is None or d == int(s) for d, s in zip(declared[1:], data_shape, strict=True))
 
 
-def load_predictor(spec: str, dataset: Any, target: str | None = None, *, calibrated: bool = True) -> Predictor:
+def load_predictor(spec: str, dataset: Any, target: str | None = None, *, calibrated: bool = True,
+                   mc_samples: int | None = None) -> Predictor:
     """``trackfit``, a run directory, a ``.keras`` or an ``.onnx`` file -> a Predictor checked against ``dataset``.
 
     Args:
@@ -326,6 +327,10 @@ def load_predictor(spec: str, dataset: Any, target: str | None = None, *, calibr
         target: the target the caller needs; None accepts the model's own.
         calibrated: apply the temperature that ``nuclassify calibrate`` stored in a run directory
             (its ``note`` says so); False gives the network's own probabilities.
+        mc_samples: MC dropout: average this many predictions with the network's Dropout layers
+            on (batch normalisation stays in inference mode); adds a ``mutual_information``
+            column. An ensemble run directory (``train --ensemble K``) averages its members, and
+            with ``mc_samples`` each member's dropout samples (:mod:`nuclassify.evaluation._uncertainty`).
 
     Raises:
         RunDirError: the run directory is missing or incomplete, or the ONNX file is missing or damaged.
@@ -333,6 +338,12 @@ def load_predictor(spec: str, dataset: Any, target: str | None = None, *, calibr
             (both sides named), trackfit was asked for on a non-MINERvA file, or an ONNX file needs
             onnxruntime and it is not installed.
     """
+    from nuclassify.evaluation._ensemble import is_ensemble_dir
+
+    if mc_samples is not None or is_ensemble_dir(spec):  # several samples of a network, and their spread
+        from nuclassify.evaluation._uncertainty import uncertainty_predictor
+
+        return uncertainty_predictor(spec, dataset, target, calibrated=calibrated, mc_samples=mc_samples)
     if spec.lower() in CLASSICAL:
         return _trackfit_predictor(dataset, target, spec.lower())
     if is_onnx_path(spec):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from nuclassify.models._spec import walk_spec
+from nuclassify.models._spec import DEFAULT_DOMAIN_HEAD, domain_head_params, walk_spec
 
-__all__ = ["build", "count_params", "make_optimizer"]
+__all__ = ["build", "count_params", "make_optimizer", "inference_model", "DOMAIN_OUTPUT"]
+
+DOMAIN_OUTPUT = "domain"
+"""Name of the domain classifier's output (training with ``--domain-adapt`` only)."""
 
 
 def count_params(spec: dict, input_shapes: dict[str, tuple[int, int, int]], n_classes: int) -> int:
@@ -68,17 +71,23 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
-def build(spec: dict, input_shapes: dict[str, tuple[int, int, int]], n_classes: int) -> Any:
+def build(spec: dict, input_shapes: dict[str, tuple[int, int, int]], n_classes: int, *,
+          domain_head: bool = False) -> Any:
     """Build the Keras model a spec describes.
 
     Args:
         spec: an architecture spec (see :mod:`nuclassify.models._spec`); validated first.
         input_shapes: view name -> channels-last (H, W, C) of the data.
         n_classes: width of the softmax output.
+        domain_head: also build the spec's ``domain_head`` (its default if it has none): a second
+            output ``"domain"`` (one logit: source 0, target 1) on the penultimate features through
+            a :class:`~nuclassify.models._layers.GradientReversal`, for domain-adversarial training.
+            :func:`inference_model` cuts it off again.
 
     Returns:
         A functional ``keras.Model`` with one input per spec view, named by the view, in spec view
-        order, and a float32 softmax output (also under mixed precision).
+        order, and a float32 softmax output (also under mixed precision); with ``domain_head``
+        the outputs are ``[softmax, domain logit]``.
 
     Raises:
         SpecError: the spec is invalid or its shapes do not fit these inputs.
@@ -126,8 +135,17 @@ def build(spec: dict, input_shapes: dict[str, tuple[int, int, int]], n_classes: 
         x = kl.Flatten(name="head_flatten")(x)
     out = kl.Dense(n_classes, activation="softmax", dtype="float32", kernel_regularizer=_regularizer(l2),
                    name="output")(x)
-    model = keras.Model([inputs[v] for v in views], out, name=_safe(str(spec.get("name", "nuclassify"))))
     expected = sum(info.params for info in infos)
+    if domain_head:
+        from nuclassify.models._layers import GradientReversal
+
+        head = spec.get("domain_head", DEFAULT_DOMAIN_HEAD)
+        expected += domain_head_params({"domain_head": head}, int(x.shape[-1]))
+        d = GradientReversal(name="domain_reversal")(x)
+        for i, units in enumerate(head.get("units", DEFAULT_DOMAIN_HEAD["units"]), 1):
+            d = kl.Dense(units, activation="relu", name=f"domain_{i}_dense")(d)
+        out = [out, kl.Dense(1, dtype="float32", name=DOMAIN_OUTPUT)(d)]
+    model = keras.Model([inputs[v] for v in views], out, name=_safe(str(spec.get("name", "nuclassify"))))
     if model.count_params() != expected:  # the arithmetic is what `models` and the search rely on
         raise RuntimeError(f"internal: built {model.count_params()} parameters, arithmetic says {expected}")
     return model
@@ -153,10 +171,30 @@ def make_optimizer(training: dict, learning_rate: Any = None) -> Any:
     return keras.optimizers.Adam(lr)
 
 
-def load_model(path: str | Any, compile: bool = False) -> Any:  # noqa: A002 - Keras's own name
-    """Load a saved ``.keras`` model, with nuclassify's custom layers registered first."""
+def inference_model(model: Any) -> Any:
+    """``model`` without its domain classifier (the class output alone), or ``model`` itself.
+
+    Why: the domain head exists to train the features (``--domain-adapt``); prediction,
+    evaluation and export want class probabilities only, and a second one-value-per-event output
+    would be taken for a vertex-z head. The result shares the layers (and weights) of ``model``.
+    """
+    import keras
+
+    if DOMAIN_OUTPUT not in getattr(model, "output_names", []):
+        return model
+    return keras.Model(model.inputs, model.get_layer("output").output, name=model.name)
+
+
+def load_model(path: str | Any, compile: bool = False, *,  # noqa: A002 - Keras's own name
+               keep_domain_head: bool = False) -> Any:
+    """Load a saved ``.keras`` model, with nuclassify's custom layers registered first.
+
+    A checkpoint of a ``--domain-adapt`` run comes back as its :func:`inference_model` (class
+    probabilities only) unless ``keep_domain_head`` (resuming the training).
+    """
     import keras
 
     import nuclassify.models._layers  # noqa: F401 - registers the custom layers
 
-    return keras.saving.load_model(path, compile=compile)
+    model = keras.saving.load_model(path, compile=compile)
+    return model if keep_domain_head else inference_model(model)

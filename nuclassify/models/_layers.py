@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["SignedLog1p", "INPUT_TRANSFORMS"]
+__all__ = ["SignedLog1p", "GradientReversal", "INPUT_TRANSFORMS"]
 
 
 @keras.saving.register_keras_serializable(package="nuclassify")
@@ -34,6 +34,46 @@ class SignedLog1p(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):  # noqa: D102 - Keras API
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="nuclassify")
+class GradientReversal(keras.layers.Layer):
+    """Identity on the way forward, ``-scale`` times the gradient on the way back; no weights.
+
+    The gradient-reversal layer of domain-adversarial training (Ganin et al., "Domain-Adversarial
+    Training of Neural Networks", JMLR 17 (2016) 59, arXiv 1505.07818, eq. 12), as MINERvA used it
+    for vertex finding (Perdue et al., arXiv 1808.08332). Put between the features and a domain
+    classifier, it lets that classifier learn to tell the domains apart while pushing the features
+    the other way, towards features the classifier cannot tell apart.
+
+    ``keras.ops.custom_gradient`` hands the gradient function ``upstream`` positionally on
+    TensorFlow and JAX but as a keyword (after the saved inputs) on PyTorch, so the gradient
+    function takes both forms (the portable pattern of the Keras 3 ``custom_gradient`` docstring).
+    """
+
+    def __init__(self, scale: float = 1.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, inputs):  # noqa: D102 - Keras API
+        scale = self.scale
+
+        @ops.custom_gradient
+        def reverse(x):
+            def grad(*args, upstream=None):
+                if upstream is None:
+                    (upstream,) = args
+                return ops.multiply(upstream, ops.cast(-scale, upstream.dtype))
+
+            return ops.multiply(x, ops.cast(1.0, x.dtype)), grad  # a new tensor: torch's Function needs one
+
+        return reverse(inputs)
+
+    def compute_output_shape(self, input_shape):  # noqa: D102 - Keras API
+        return input_shape
+
+    def get_config(self) -> dict:  # noqa: D102 - Keras API
+        return {**super().get_config(), "scale": self.scale}
 
 
 INPUT_TRANSFORMS = {"none": None, "log1p": SignedLog1p}

@@ -11,8 +11,15 @@ spec), so a spec is a plain, easily mutated dict::
       "merge": "concat",
       "head": [LAYER, ...],                # after the merge; the softmax layer is implied
       "training": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 500, "l2": 0.0001},
-      "default_inputs": "minerva2016"      # optional: preset used by `nuclassify models`
+      "default_inputs": "minerva2016",     # optional: preset used by `nuclassify models`
+      "domain_head": {"units": [1024, 1024], "weight": 0.1}   # optional: see below
     }
+
+``domain_head`` is the domain classifier of domain-adversarial training (``train --domain-adapt``;
+Ganin et al., arXiv 1505.07818; MINERvA's dense 1024-1024-1 with loss weight 0.1, arXiv
+1808.08332): dense ReLU layers of these widths and one logit, fed from the penultimate features
+through a gradient-reversal layer, its loss weighted by ``weight``. It exists only while training
+with ``--domain-adapt``: parameter counts, ``nuclassify models`` and saved inference models leave it out.
 
 ``"join"`` zero-pads every view at the bottom to the tallest view's height and concatenates
 them along the width (z) axis, so X (127,50) + U (127,25) + V (127,25) becomes one
@@ -42,10 +49,13 @@ from typing import Any
 
 from nuclassify.errors import SpecError
 
-__all__ = ["LayerInfo", "walk_spec", "spec_params", "validate_spec", "check_spec_keys", "SPEC_KEYS", "LAYER_KEYS"]
+__all__ = ["LayerInfo", "walk_spec", "spec_params", "validate_spec", "check_spec_keys", "SPEC_KEYS", "LAYER_KEYS",
+           "DEFAULT_DOMAIN_HEAD", "domain_head_params"]
 
 SPEC_KEYS = {"name", "description", "views", "combine", "columns", "merge", "head", "training", "default_inputs",
-             "input_transform"}
+             "input_transform", "domain_head"}
+DOMAIN_HEAD_KEYS = {"units", "weight"}
+DEFAULT_DOMAIN_HEAD = {"units": [1024, 1024], "weight": 0.1}  # MINERvA's DANN (arXiv 1808.08332)
 INPUT_TRANSFORM_NAMES = ("none", "log1p")
 REQUIRED_KEYS = ("views", "columns", "head")
 TRAINING_KEYS = {"optimizer", "learning_rate", "batch_size", "l2", "momentum", "nesterov"}
@@ -253,6 +263,32 @@ def check_spec_keys(spec: Any) -> None:
     bs = training.get("batch_size")
     if bs is not None and (not isinstance(bs, int) or isinstance(bs, bool) or bs < 1):
         raise SpecError(f"training: batch_size must be a positive integer; received batch_size={bs!r}")
+    if "domain_head" in spec:
+        _check_domain_head(spec["domain_head"])
+
+
+def _check_domain_head(head: Any) -> None:
+    """``domain_head``: {"units": [positive ints], "weight": number > 0}, nothing else."""
+    if not isinstance(head, dict) or not head.keys() <= DOMAIN_HEAD_KEYS:
+        raise SpecError(f"domain_head must be an object with keys {', '.join(sorted(DOMAIN_HEAD_KEYS))}; "
+                        f"received domain_head={head!r}")
+    units = head.get("units", DEFAULT_DOMAIN_HEAD["units"])
+    if not isinstance(units, list) or not all(type(u) is int and u > 0 for u in units):
+        raise SpecError(f"domain_head: units must be a list of positive integers; received units={units!r}")
+    weight = head.get("weight", DEFAULT_DOMAIN_HEAD["weight"])
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight < math.inf:
+        raise SpecError(f"domain_head: weight must be a number > 0; received weight={weight!r}")
+
+
+def domain_head_params(spec: dict, n_features: int) -> int:
+    """Parameters of the spec's domain classifier on ``n_features`` penultimate features (0 without one)."""
+    if "domain_head" not in spec:
+        return 0
+    total, n_in = 0, n_features
+    for units in [*spec["domain_head"].get("units", DEFAULT_DOMAIN_HEAD["units"]), 1]:
+        total += n_in * units + units
+        n_in = units
+    return total
 
 
 def walk_spec(spec: dict, input_shapes: dict[str, tuple[int, int, int]],

@@ -143,6 +143,9 @@ class TrainConfig:
             "best" (best.keras only, for a search: its candidates are retrained from scratch when
             interrupted, so the rest is write time and disk it never reads; no ``resume``).
         tensorboard: write TensorBoard logs (TensorFlow backend, engine "fit", package installed).
+        domain_adapt: an unlabelled file of the same layout (e.g. detector data) for
+            domain-adversarial training (``training._domain``); None: none. Engine "fit" only.
+        domain_weight: the domain loss weight (None: the spec's ``domain_head`` weight, else 0.1).
     """
 
     train_data: str | os.PathLike
@@ -170,6 +173,8 @@ class TrainConfig:
     train_indices: np.ndarray | Sequence[int] | None = None
     valid_indices: np.ndarray | Sequence[int] | None = None
     digests: Mapping[str, dict] | None = None
+    domain_adapt: str | os.PathLike | None = None
+    domain_weight: float | None = None
     progress: str = "auto"
     checkpoints: str = "all"
     tensorboard: bool = True
@@ -180,6 +185,11 @@ class TrainConfig:
         put(self, "train_data", _path("train_data", self.train_data))
         put(self, "out_dir", _path("out_dir", self.out_dir))
         put(self, "valid", _path("valid", self.valid, optional=True))
+        put(self, "domain_adapt", _path("domain_adapt", self.domain_adapt, optional=True))
+        weight = _number("domain weight", self.domain_weight, optional=True)
+        if weight is not None and weight <= 0:
+            raise UsageError(f"--domain-weight must be > 0, got {weight:g}")
+        put(self, "domain_weight", weight)
         put(self, "epochs", _integer("epochs", self.epochs, minimum=1))
         put(self, "batch_size", _integer("batch size", self.batch_size, minimum=1, optional=True))
         put(self, "seed", _integer("seed", self.seed, minimum=0, maximum=2**32 - 1))
@@ -242,6 +252,10 @@ class TrainConfig:
             raise UsageError("give either max_events or train_indices, not both")
         if self.resume and self.checkpoints == "best":
             raise UsageError("resume needs the resume checkpoint, which checkpoints='best' does not write")
+        if self.domain_weight is not None and self.domain_adapt is None:
+            raise UsageError("--domain-weight needs --domain-adapt UNLABELLED.h5")
+        if self.domain_adapt is not None and self.engine != "fit":
+            raise UsageError("--domain-adapt trains with engine fit (its two-output loss); drop --engine jax-loop")
         if self.distribute and self.engine == "jax-loop":
             raise UsageError("--engine jax-loop trains on one device; use --engine fit with --distribute")
 

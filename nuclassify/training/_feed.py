@@ -71,13 +71,17 @@ class StreamSpec:
 
 
 def make_feed(spec: StreamSpec, *, epoch: int, start_step: int = 0, endless: bool = True, depth: int = 6,
-              class_weight: dict[int, float] | None = None) -> Any:
+              class_weight: dict[int, float] | None = None, domain: Any = None) -> Any:
     """A ``keras.utils.PyDataset`` of ``spec``'s batches from ``start_step`` of ``epoch`` on.
 
     ``endless`` (training): the feed runs on through later epochs and has no length; pass
     ``steps_per_epoch`` to ``fit`` (``spec.n_steps - start_step`` for a resumed partial epoch,
     which therefore gets its own ``fit`` call, and ``spec.n_steps`` after it). Otherwise
     (validation) the feed is the ``spec.n_steps - start_step`` batches of that one epoch.
+
+    ``domain`` (a :class:`~nuclassify.training._domain.DomainStream`, ``--domain-adapt``): items
+    are for the two-output model; a training item appends the target batch of the same global
+    step (see ``_domain``), a validation item gets the domain loss weighted 0.
     """
     import keras
 
@@ -103,6 +107,8 @@ def make_feed(spec: StreamSpec, *, epoch: int, start_step: int = 0, endless: boo
             position = start_step + i
             batches = (spec.endless(epoch + position // n, position % n) if endless
                        else spec.stream(epoch, position))
+            if domain is not None and endless:  # each source batch with its step's target batch, read ahead together
+                batches = zip(batches, domain.from_position(epoch * n + position), strict=False)  # both endless
             return ReadAhead(batches, i, depth)
 
         def __getitem__(self, i: int) -> tuple:
@@ -114,6 +120,13 @@ def make_feed(spec: StreamSpec, *, epoch: int, start_step: int = 0, endless: boo
                         self._reader.close()
                     self._reader = self._open(i)
                 x, y = self._reader.get()
+            if domain is not None:
+                from nuclassify.training._domain import paired_item, valid_item
+
+                if endless:
+                    (source_x, source_y), target_x = x, y  # the zip of _open
+                    return paired_item(source_x, source_y, target_x, weights)
+                return valid_item(x, y)
             if weights is not None:
                 return x, y, weights[y]
             return x, y

@@ -134,6 +134,7 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
     started = _now()
     train_ds = open_dataset(config.train_data)
     valid_ds = None
+    domain_ds = None
     try:
         target = config.target if config.target is not None else train_ds.default_target
         n_classes = train_ds.n_classes(target)
@@ -148,6 +149,12 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
         left_out_valid = 0
         if valid_ds is not None:
             valid_idx, _, left_out_valid = labelled_events(valid_ds, target, valid_idx, "validation")
+        if config.domain_adapt is not None:  # --domain-adapt: its file checked, its head in the spec (and spec.json)
+            from nuclassify.training._domain import check_domain_file, with_domain_head
+
+            domain_ds = open_dataset(config.domain_adapt)
+            check_domain_file(train_ds, domain_ds)
+            spec = with_domain_head(spec, config.domain_weight)
         input_shapes = {v: tuple(train_ds.view_shapes[v]) for v in train_ds.view_names}
         layers = walk_spec(spec, input_shapes, n_classes)
         views = list(spec["views"])
@@ -155,6 +162,8 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
         data = {"train": _data_entry("train", config.train_data, train_ds, config.digests),
                 "valid": _data_entry("valid", config.valid, valid_ds, config.digests)
                 if config.valid is not None else None}
+        if domain_ds is not None:
+            data["domain"] = _data_entry("domain", config.domain_adapt, domain_ds, None)
         import keras
 
         backend = keras.backend.backend()
@@ -179,6 +188,10 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
             except (OSError, json.JSONDecodeError) as exc:
                 raise RunDirError(f"{run_dir}: spec.json missing or unreadable ({exc})") from exc
             problems = resume_conflicts(old, meta, old_spec, spec)
+            if config.domain_adapt is not None or "domain" in old.get("data", {}):
+                from nuclassify.training._domain import domain_conflicts
+
+                problems += domain_conflicts(old, meta)
             if problems:
                 raise RunDirError(f"{run_dir}: cannot resume with different settings: {'; '.join(problems)}")
             state = read_state(run_dir)
@@ -195,7 +208,8 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
         start_run(run_dir, meta, spec=None if config.resume else spec, created=created)  # both, or neither
         run = _Run(spec=spec, meta=meta, state=state, run_dir=run_dir, train_ds=train_ds, valid_ds=valid_ds,
                    train_idx=train_idx, valid_idx=valid_idx, labels=labels, n_classes=n_classes,
-                   input_shapes=input_shapes, batch_size=batch_size, started=started, t_start=t_start)
+                   input_shapes=input_shapes, batch_size=batch_size, started=started, t_start=t_start,
+                   domain_ds=domain_ds)
         try:
             with stop_on_signals() as stop_requested, fresh_keras_session():
                 return _train(run, config, extra_callbacks=callbacks, stop_requested=stop_requested)
@@ -208,6 +222,8 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
         train_ds.close()
         if valid_ds is not None and valid_ds is not train_ds:
             valid_ds.close()
+        if domain_ds is not None:
+            domain_ds.close()
 
 
 def _events(config: TrainConfig, train_ds: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:
@@ -317,6 +333,7 @@ class _Run:
     batch_size: int
     started: str
     t_start: float
+    domain_ds: Any = None  # the unlabelled file of --domain-adapt, or None
 
 
 def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
@@ -325,6 +342,7 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
     import keras
 
     from nuclassify.models import build, make_optimizer
+    from nuclassify.models._build import inference_model
 
     meta, run_dir, valid_idx = run.meta, run.run_dir, run.valid_idx
     backend = meta["backend"]
@@ -354,17 +372,23 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
     with distribution_scope(config.distribute, port=config.port) as dist:
         meta["distribution"] = {k: v for k, v in dist.items() if k != "tf_config"}
         train_stream, valid_stream = _streams(run, config.seed, dist)
+        domain_stream = _domain_stream(run, config.seed, dist)
         steps = train_stream.n_steps
         if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
-            model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True)
+            model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True, keep_domain_head=True)
         else:
-            model = build(run.spec, run.input_shapes, run.n_classes)
+            model = build(run.spec, run.input_shapes, run.n_classes, domain_head=domain_stream is not None)
             training = run.spec.get("training", {})
             lr = float(training.get("learning_rate", 1e-3))
             if config.lr_schedule == "cosine":
                 lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, config.epochs * steps))
-            model.compile(optimizer=make_optimizer(training, lr), loss="sparse_categorical_crossentropy",
-                          metrics=["accuracy"])
+            if domain_stream is not None:
+                from nuclassify.training._domain import compile_args
+
+                model.compile(optimizer=make_optimizer(training, lr), **compile_args(run.spec))
+            else:
+                model.compile(optimizer=make_optimizer(training, lr), loss="sparse_categorical_crossentropy",
+                              metrics=["accuracy"])
         common = {"train_stream": train_stream, "valid_stream": valid_stream, "state": state, "run_dir": run_dir,
                   "first_epoch": first_epoch, "start_step": start_step, "weights": weights, "monitor": monitor,
                   "on_epoch": on_epoch, "stop_requested": stop_requested}
@@ -374,7 +398,8 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
             stopped_early, nan = run_jax_loop(model, config, **common)
         else:
             stopped_early, nan = run_keras_fit(model, config, **common, extra_callbacks=extra_callbacks,
-                                               events=min(len(run.train_idx), steps * run.batch_size))
+                                               events=min(len(run.train_idx), steps * run.batch_size),
+                                               domain_stream=domain_stream)
     if not config.tensorboard:
         meta["tensorboard"] = "off"
     elif not tensorboard_ok(backend) or config.engine != "fit":
@@ -402,8 +427,8 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
         raise TrainingDivergedError(f"loss became NaN at epoch {nan['epoch'] + 1}, step {nan['step']}: training "
                                     f"stopped; {kept}; try a lower learning rate or --precision fp32")
     final = run_dir / ("model.keras" if config.checkpoints == "all" else "best.keras")
-    if config.checkpoints == "all":
-        save_model_atomic(model, final)
+    if config.checkpoints == "all":  # class probabilities only: a --domain-adapt run's domain head stays behind
+        save_model_atomic(inference_model(model), final)
     history = state["history"]
     rates = [r["events_per_s"] for r in history if "events_per_s" in r]
     meta.update(status="complete", epochs_completed=state["epochs_completed"], best=state.get("best"),
@@ -415,6 +440,19 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
                      valid_events=0 if valid_idx is None else len(valid_idx),
                      events_per_s=math.nan if meta["events_per_s"] is None else meta["events_per_s"],
                      elapsed_s=session["seconds"], stopped_early=stopped_early, meta=meta)
+
+
+def _domain_stream(run: _Run, seed: int, dist: dict) -> Any:
+    """The unlabelled stream of ``--domain-adapt`` this process feeds (its share, as ``_streams``), or None."""
+    if run.domain_ds is None:
+        return None
+    from nuclassify.training._domain import DomainStream
+
+    processes, rank = int(dist.get("processes", 1)), int(dist.get("rank", 0))
+    idx = np.arange(run.domain_ds.n_events, dtype=np.int64)
+    if processes > 1:
+        idx = idx[rank::processes][:len(idx) // processes]
+    return DomainStream(run.domain_ds, idx, run.batch_size // processes, run.meta["views"], seed)
 
 
 def _streams(run: _Run, seed: int, dist: dict) -> tuple[StreamSpec, StreamSpec | None]:

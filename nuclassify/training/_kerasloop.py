@@ -25,11 +25,13 @@ def tensorboard_ok(backend: str) -> bool:
 def run_keras_fit(model: Any, config: TrainConfig, *, train_stream: StreamSpec, valid_stream: StreamSpec | None,
                   state: dict, run_dir: Path, first_epoch: int, start_step: int, weights: dict | None, monitor: str,
                   on_epoch: Callable[[dict], None], extra_callbacks: list | None, events: int,
-                  stop_requested: Any = None) -> tuple[bool, dict | None]:
+                  stop_requested: Any = None, domain_stream: Any = None) -> tuple[bool, dict | None]:
     """Run ``model.fit`` once for a resumed partial epoch (if any), then for the remaining epochs.
 
     Options (epochs, early stopping, schedule, checkpoints, progress) come from ``config``; the
-    arguments are this run's state. Returns (stopped_early, the NaN's epoch and step or None).
+    arguments are this run's state. ``domain_stream``: the unlabelled feed of ``--domain-adapt``
+    (the model then has the domain output; ``training._domain``). Returns (stopped_early, the
+    NaN's epoch and step or None).
     """
     import keras
 
@@ -47,6 +49,10 @@ def run_keras_fit(model: Any, config: TrainConfig, *, train_stream: StreamSpec, 
                              start_step=start_step, events_per_epoch=events, monitor=monitor, on_epoch=on_epoch,
                              stop_requested=stop_requested)
         cbs: list = [keeper, keras.callbacks.TerminateOnNaN()]
+        if domain_stream is not None:  # first: the others read the one-output metric names
+            from nuclassify.training._domain import rename_logs_callback
+
+            cbs.insert(0, rename_logs_callback())
         if lines is not None:
             cbs.append(make_line_callback(lines, start_step))
         stopper = None
@@ -58,8 +64,9 @@ def run_keras_fit(model: Any, config: TrainConfig, *, train_stream: StreamSpec, 
         if config.tensorboard and tensorboard_ok(backend):
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False))
         cbs += list(extra_callbacks or [])
-        feed = make_feed(train_stream, epoch=epoch, start_step=start_step, class_weight=weights)
-        vfeed = make_feed(valid_stream, epoch=0, endless=False) if valid_stream is not None else None
+        feed = make_feed(train_stream, epoch=epoch, start_step=start_step, class_weight=weights, domain=domain_stream)
+        vfeed = (make_feed(valid_stream, epoch=0, endless=False, domain=domain_stream)
+                 if valid_stream is not None else None)
         try:
             model.fit(feed, validation_data=vfeed, epochs=last, initial_epoch=epoch, callbacks=cbs,
                       steps_per_epoch=train_stream.n_steps - start_step, verbose=1 if mode == "bar" else 0,
