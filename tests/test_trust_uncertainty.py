@@ -178,13 +178,12 @@ def test_resume_trains_only_the_missing_member(ensemble, tiny_minerva, dropout_s
     assert code == 2 and f"--resume --ensemble {K}" in err and len(err.strip().splitlines()) == 1
 
 
-def test_ensemble_temperature_scales_the_averaged_probabilities(ensemble, tiny_minerva, tmp_path):
-    from nuclassify.trust import calibrate_ensemble
-
+def test_ensemble_temperature_scales_the_averaged_probabilities(ensemble, tiny_minerva, tmp_path, capsys):
     run = tmp_path / "ens"
     shutil.copytree(ensemble, run)
-    result = calibrate_ensemble(run, tiny_minerva)
-    t = result.temperature
+    code, _, err = _cli(["calibrate", "--model", run, "--data", tiny_minerva], capsys)  # the command, as a user runs it
+    assert code == 0, err
+    t = json.loads((run / CALIBRATION_FILE).read_text())["temperature"]
     assert (run / CALIBRATION_FILE).is_file() and t != pytest.approx(1.0)
     with open_dataset(tiny_minerva) as ds:
         views = ds.read_views(np.arange(40))
@@ -213,6 +212,14 @@ def test_mc_dropout_varies_repeats_with_its_seed_and_reports_mi(ensemble, tiny_m
     assert np.all(mi >= 0) and np.mean(mi > 1e-6) > 0.9  # the masks disagree on (nearly) every event
     code, again, _ = _cli(["predict", "--model", member, "--data", tiny_minerva, "--mc-samples", "8"], capsys)
     np.testing.assert_allclose(_probs(_rows(again)), mc, atol=1e-6)  # seeded masks: the same output twice
+    # evaluate scores the same MC-dropout average (trackfit beside it as it is)
+    code, out, err = _cli(["evaluate", "--model", member, "--data", tiny_minerva, "--mc-samples", "8", "--json"],
+                          capsys)
+    assert code == 0, err
+    labels = np.array([int(r["predicted"]) for r in rows])
+    with open_dataset(tiny_minerva) as ds:
+        truth = ds.labels()
+    assert json.loads(out)["accuracy"] == pytest.approx(float(np.mean(labels == truth)), abs=1e-9)
 
 
 def test_mc_dropout_without_dropout_is_one_line_exit_2(tiny_minerva, tiny_spec, capsys, tmp_path):

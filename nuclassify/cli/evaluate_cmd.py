@@ -31,10 +31,12 @@ from nuclassify.errors import UsageError
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--score-cut", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="NOvA: flavour-score cut for the 'at cut' efficiency and purity.")
+@click.option("--mc-samples", type=click.IntRange(min=2), default=None, metavar="N",
+              help="Score each network by MC dropout: the mean of N passes with its dropout on.")
 @click.pass_context
 def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[str, ...], more: tuple[str, ...],
              data_path: str, per_segment: bool, json_mode: bool, plots_dir: str | None, batch_size: int,
-             score_cut: float) -> None:
+             score_cut: float, mc_samples: int | None = None) -> None:
     """Accuracy with a 95% CI, calibration (ECE, NLL, Brier), per-class figures, confusion; optionally per segment.
 
     \b
@@ -71,7 +73,8 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
     with open_dataset(data_path) as ds:
         if any(uses_keras(spec) for spec in specs):  # trackfit and .onnx files run without Keras
             start_backend_quietly(out.verbose)
-        plan = plan_evaluation(ds, specs, per_segment=per_segment, plots=plots_dir is not None)
+        plan = plan_evaluation(ds, specs, per_segment=per_segment, plots=plots_dir is not None,
+                               mc_samples=mc_samples)
         for warning in plan.warnings:
             click.echo(f"nuclassify: warning: {warning}", err=True)
         for note in plan.notes:  # a stored temperature is applied: said once per model

@@ -26,7 +26,7 @@ from typing import Any
 from nuclassify.errors import UsageError
 from nuclassify.evaluation._metrics import CalibrationTally
 from nuclassify.evaluation._plots import write_calibration_plots, write_plots
-from nuclassify.evaluation._predictor import TRACKFIT, Predictor, load_predictor
+from nuclassify.evaluation._predictor import CLASSICAL, TRACKFIT, Predictor, load_predictor
 from nuclassify.evaluation._report import format_compare, format_evaluation
 from nuclassify.evaluation._runner import (
     ModelEvaluation,
@@ -199,7 +199,7 @@ class EvaluationPlan:
 
 
 def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bool = False,
-                    plots: bool = False) -> EvaluationPlan:
+                    plots: bool = False, mc_samples: int | None = None) -> EvaluationPlan:
     """Load every model in ``model_specs`` against ``dataset`` and decide what to measure.
 
     Args:
@@ -209,6 +209,8 @@ def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bo
         per_segment: the per-segment table is wanted (segment models only).
         plots: plots will be drawn, so segment counts are measured for a segment model even
             without the table.
+        mc_samples: score every network by MC dropout with this many passes (classical methods
+            are scored as they are).
 
     Raises:
         UsageError: no model given, the models predict different targets, or ``per_segment``
@@ -221,7 +223,8 @@ def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bo
     comparing = len(specs) > 1
     predictors: dict[str, Predictor] = {}
     for spec in specs:
-        pred = load_predictor(spec, dataset)
+        is_network = spec.lower() not in CLASSICAL
+        pred = load_predictor(spec, dataset, mc_samples=mc_samples if is_network else None)
         predictors[unique_name(pred.name, predictors)] = pred
     targets = {p.target for p in predictors.values()}
     if len(targets) > 1:

@@ -35,6 +35,7 @@ from nuclassify.evaluation import (
     CLASSICAL,
     CalibrationTally,
     apply_temperature,
+    is_ensemble_dir,
     is_onnx_path,
     load_predictor,
     model_file_sha256,
@@ -155,6 +156,10 @@ def calibrate_run(spec: str | os.PathLike, data: str | os.PathLike, *, batch_siz
     spec = os.fspath(spec)
     if spec.lower() in CLASSICAL or is_onnx_path(spec):
         raise UsageError(f"--model {spec}: calibrate stores a temperature in a run directory; give a trained run")
+    if is_ensemble_dir(spec):  # one temperature for the members' average: that is what predict uses
+        from nuclassify.trust._ensemble import calibrate_ensemble
+
+        return calibrate_ensemble(spec, data, batch_size=batch_size, on_batch=on_batch)
     model_path = _model_path(spec)
     run_dir = model_path.parent
     if not run_dir.is_dir():
