@@ -20,8 +20,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nuclassify.errors import RunDirError
 
 __all__ = ["ENSEMBLE_KEY", "MEMBERS_DIR", "is_ensemble_dir", "read_ensemble", "member_dirs", "member_name",
@@ -102,22 +100,17 @@ def stored_ensemble_temperature(run_dir: Path, members: list[Path]) -> tuple[flo
     As :func:`nuclassify.evaluation.stored_temperature`, with the ensemble's digest
     (:func:`ensemble_digest`) in place of one model file's.
     """
-    from nuclassify.evaluation._predictor import CALIBRATION_FILE
+    from nuclassify.evaluation._predictor import CALIBRATION_FILE, read_calibration
 
     path = Path(run_dir) / CALIBRATION_FILE
     if not path.is_file():
         return None, None, None
-    try:
-        cal = json.loads(path.read_text())
-        temperature = float(cal["temperature"])
-        recorded = cal["model"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return None, None, f"{path}: unreadable ({type(exc).__name__}: {exc}); predictions are not calibrated"
-    if not np.isfinite(temperature) or temperature <= 0:
-        return None, None, f"{path}: temperature {temperature} is not positive; predictions are not calibrated"
-    if recorded != ensemble_digest(members):
-        return None, None, (f"{path} was fitted for other member weights (a member retrained since?); not applied: "
-                            f"run 'nuclassify calibrate' again")
+    temperature, cal, warning = read_calibration(
+        path, ensemble_digest(members),
+        f"{path} was fitted for other member weights (a member retrained since?); not applied: "
+        f"run 'nuclassify calibrate' again")
+    if temperature is None:
+        return None, None, warning
     data = Path(str((cal.get("data") or {}).get("path", "?"))).name
     return temperature, (f"{run_dir}: applying temperature T={temperature:.3f} to the ensemble's averaged "
                          f"probabilities, from {path} (fitted on {data}, {cal.get('created', '?')})"), None

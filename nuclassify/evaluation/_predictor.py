@@ -186,6 +186,27 @@ def model_file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def read_calibration(path: Path, expected_sha256: str, mismatch: str) -> tuple[float | None, dict, str | None]:
+    """(temperature, record, warning) from a calibration.json, if it is readable and fits the weights.
+
+    Shared by single runs and ensembles; ``mismatch`` is the warning when the recorded digest is
+    not ``expected_sha256`` (the weights changed since the fit). A missing file is (None, {}, None).
+    """
+    if not path.is_file():
+        return None, {}, None
+    try:
+        cal = json.loads(path.read_text())
+        temperature = float(cal["temperature"])
+        recorded = cal["model"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, {}, f"{path}: unreadable ({type(exc).__name__}: {exc}); predictions are not calibrated"
+    if not np.isfinite(temperature) or temperature <= 0:
+        return None, {}, f"{path}: temperature {temperature} is not positive; predictions are not calibrated"
+    if recorded != expected_sha256:
+        return None, {}, mismatch
+    return temperature, cal, None
+
+
 def stored_temperature(spec: str, model_path: Path) -> tuple[float | None, str | None, str | None]:
     """(temperature, note, warning) from the run's calibration.json for the model file loaded.
 
@@ -195,17 +216,12 @@ def stored_temperature(spec: str, model_path: Path) -> tuple[float | None, str |
     path = model_path.parent / CALIBRATION_FILE
     if not path.is_file():
         return None, None, None
-    try:
-        cal = json.loads(path.read_text())
-        temperature = float(cal["temperature"])
-        recorded = cal["model"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return None, None, f"{path}: unreadable ({type(exc).__name__}: {exc}); predictions are not calibrated"
-    if not np.isfinite(temperature) or temperature <= 0:
-        return None, None, f"{path}: temperature {temperature} is not positive; predictions are not calibrated"
-    if recorded != model_file_sha256(model_path):
-        return None, None, (f"{path} was fitted for another model file than {model_path.name} (retrained since?); "
-                            f"not applied: run 'nuclassify calibrate' again")
+    temperature, cal, warning = read_calibration(
+        path, model_file_sha256(model_path),
+        f"{path} was fitted for another model file than {model_path.name} (retrained since?); "
+        f"not applied: run 'nuclassify calibrate' again")
+    if temperature is None:
+        return None, None, warning
     data = Path(str((cal.get("data") or {}).get("path", "?"))).name
     return temperature, (f"{spec}: applying temperature T={temperature:.3f} from {path} (fitted on {data}, "
                          f"{cal.get('created', '?')})"), None
