@@ -53,6 +53,15 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _ordering(rows: list[dict[str, Any]]) -> str:
+    """The rows best first, here and in the seed, and whether the two orders agree."""
+    ours = [r["model"] for r in sorted(rows, key=lambda r: -r["accuracy"])]
+    seed = [r["model"] for r in sorted(rows, key=lambda r: -r["seed_accuracy"])]
+    verdict = "the same order" if ours == seed else "a different order"
+    return (f"best first, here: {' > '.join(f'`{m}`' for m in ours)}; in the seed: "
+            f"{' > '.join(f'`{m}`' for m in seed)} ({verdict})")
+
+
 def minerva_section(m: dict[str, Any], meta: dict[str, Any], fig: str) -> list[str]:
     """The seed's two tables, the per-segment backup table and the misclassified-event causes."""
     data = m["data"]
@@ -63,7 +72,9 @@ def minerva_section(m: dict[str, Any], meta: dict[str, Any], fig: str) -> list[s
              f"{meta['sizes']['epochs']} epoch(s) with the same recipe and seed "
              f"(`{meta['train_args'] or 'defaults'}`).", "",
              "**Network design** (the seed's first table):", "", *_table(m["design_table"]), "",
+             f"Ordering: {_ordering(m['design_table'])}.", "",
              "**Depth** (the seed's second table):", "", *_table(m["depth_table"]), "",
+             f"Ordering: {_ordering(m['depth_table'])}.", "",
              f"The best network here is `{best}`: {_pct(bvt['network'], 2)} against trackfit's "
              f"{_pct(bvt['trackfit'], 2)} on the same events (McNemar p = {_p(bvt['mcnemar_p'])}).", "",
              f"![the seed's tables reproduced]({fig}/seed_tables.png)", "",
