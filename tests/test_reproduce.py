@@ -56,6 +56,7 @@ def test_readme_section_is_written_from_the_results_and_only_between_the_markers
     assert "94.09%" in text and "0.012" in text and "3.2e-09" in text
     assert "| boundary | 41.0% | 12.0% | 3.4 | 1.0e-20 |" in text
     assert "make reproduce-quick" in text and "2026-11-30" in text
+    assert "Ordering: best first, here: `trackfit`; in the seed: `trackfit` (the same order)" in text
 
 
 def test_readme_writer_refuses_a_readme_without_markers(tmp_path: Path, capsys) -> None:
