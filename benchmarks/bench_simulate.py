@@ -78,7 +78,7 @@ def main() -> None:
                   f"the wall-clock figures above share the cores with other jobs)")
             print(f"  on disk: {kb:.2f} KB/event (identical file with 2 workers: {kb2:.2f} KB/event), {n} events")
             record(f"simulate {detector} --workers 2", two, "ev/s", baseline=one, baseline_name="--workers 1",
-                   goal=f">= {GOAL_EV_S:,} ev/s", met=two >= GOAL_EV_S,
+                   goal=f">= {GOAL_EV_S:,.0f} ev/s", met=two >= GOAL_EV_S,
                    cpu_bound_ev_s=2000 / cpu_write, kb_per_event=kb)
 
 
