@@ -332,9 +332,11 @@ def nova(run: Runner, size: dict[str, Any], seed: int) -> dict[str, Any]:
 
 def _cvn_curves(run_dir: Path, test_h5: Path) -> dict[str, Any]:
     """The network's efficiency–purity curves, through the library predictor (one pass)."""
+    from nuclassify._backend import start_backend_quietly
     from nuclassify.data import open_dataset
     from nuclassify.evaluation import FlavourTally, load_predictor
 
+    start_backend_quietly()  # TensorFlow's start-up chatter stays out of the log, as in the commands
     with open_dataset(test_h5) as ds:
         predictor = load_predictor(str(run_dir), ds)
         tally = FlavourTally(list(ds.class_names()))

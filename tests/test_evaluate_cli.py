@@ -85,6 +85,12 @@ def test_model_per_segment_has_baseline_and_plots(files):
     payload = json.loads(r.stdout)
     assert payload["baseline"]["model"] == "trackfit"
     assert all("baseline_accuracy" in v for v in payload["per_segment"].values())
+    # the paired test: the discordant counts are the accuracy difference in events
+    test = payload["baseline"]["mcnemar"]
+    n = payload["n_events"]
+    diff_events = round((payload["accuracy"] - payload["baseline"]["accuracy"]) * n)
+    assert test["only_model_right"] - test["only_baseline_right"] == diff_events
+    assert 0.0 <= test["p_value"] <= 1.0
 
 
 def test_compare_three_models_with_mcnemar(files):

@@ -65,6 +65,10 @@ class ModelEvaluation:
             if baseline is not None:
                 out["baseline"] = {"model": baseline.name, "accuracy": baseline.tally.accuracy,
                                    "accuracy_ci95": list(baseline.tally.accuracy_ci())}
+                if len(self.correct) == len(baseline.correct):  # the paired test, as the text report prints it
+                    test = mcnemar(self.correct, baseline.correct)
+                    out["baseline"]["mcnemar"] = {"p_value": test.p_value, "only_model_right": test.b,
+                                                  "only_baseline_right": test.c}
         if self.flavour is not None:
             out["flavours"] = self.flavour.summary()
             out["efficiency_purity_curve"] = self.flavour.curves()
