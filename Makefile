@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 # disk on our CI machines (pip takes it from there); elsewhere pick your own, or `make test TORCH=`.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint bench bench-gpu physics-report reproduce-quick reproduce readme-results clean
+.PHONY: venv demo test lint bench bench-evolve bench-gpu physics-report reproduce-quick reproduce readme-results clean
 
 $(STAMP): pyproject.toml setup.cfg Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# Evolution against random search (5 seeds, digits and MINERvA) and against Keras Tuner: 1-2 hours.
+bench-evolve: $(STAMP)
+	$(PY) benchmarks/run_all.py evolve
 
 bench-gpu: $(STAMP)
 	bash benchmarks/gpu/run_gpu_bench.sh

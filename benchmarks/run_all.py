@@ -5,6 +5,11 @@ are shared and absolute times drift. Each also records its figures (``benchmarks
 they are gathered into ``bench_out/results.json`` and printed as one table at the end: the figure,
 its baseline, the ratio and whether the goal is met. Pass names to run a subset:
 ``run_all.py read simulate``.
+
+``bench_evolve`` (evolution against random search over 5 seeds on digits and simulated MINERvA,
+and against Keras Tuner) trains hundreds of networks, 1–2 hours on 2 cores, so it runs only when
+named (``run_all.py evolve``, ``make bench-evolve``) or with ``--all``; ``make bench`` is the rest,
+about a quarter of an hour.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "bench_out"
+LONG = frozenset({"bench_evolve"})  # run only when named, or with --all
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -44,8 +50,12 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv: list[str]) -> int:
     scripts = sorted(HERE.glob("bench_*.py"))
-    if argv:
-        scripts = [s for s in scripts if any(name in s.stem for name in argv)]
+    run_long = "--all" in argv
+    names = [a for a in argv if a != "--all"]
+    if names:
+        scripts = [s for s in scripts if any(name in s.stem for name in names)]
+    elif not run_long:
+        scripts = [s for s in scripts if s.stem not in LONG]
     OUT.mkdir(exist_ok=True)
     figures = OUT / "figures.jsonl"
     figures.unlink(missing_ok=True)
