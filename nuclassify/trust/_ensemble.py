@@ -34,16 +34,13 @@ import numpy as np
 
 from nuclassify import __version__
 from nuclassify._fileio import atomic_output
-from nuclassify.errors import DataFileError, RunDirError, UsageError
+from nuclassify.errors import RunDirError, UsageError
 from nuclassify.evaluation import (
     CALIBRATION_FILE,
     ENSEMBLE_KEY,
     MEMBERS_DIR,
-    CalibrationTally,
-    apply_temperature,
     ensemble_digest,
     is_ensemble_dir,
-    load_predictor,
     member_dirs,
     member_name,
     summary_meta,
@@ -259,9 +256,7 @@ def calibrate_ensemble(spec: str | os.PathLike, data: str | os.PathLike, *, batc
         RunDirError: a member is missing, incomplete or damaged.
     """
     from nuclassify._runlock import hold_run_dir, run_in_progress
-    from nuclassify.data import open_dataset
-    from nuclassify.training import file_digest
-    from nuclassify.trust._temperature import T_BOUNDS, CalibrationResult, fit_temperature
+    from nuclassify.trust._temperature import fit_and_store
 
     run_dir = Path(spec)
     holder = run_in_progress(run_dir)
@@ -269,46 +264,11 @@ def calibrate_ensemble(spec: str | os.PathLike, data: str | os.PathLike, *, batc
         raise UsageError(f"{run_dir}: still being trained ({holder.describe()}); calibrate it when it has finished")
     with hold_run_dir(run_dir, cleanup_if_created=False):
         members = member_dirs(run_dir)
-        with open_dataset(data) as ds:
-            pred = load_predictor(str(run_dir), ds, calibrated=False)
-            if not ds.labelled(pred.target):
-                raise DataFileError(ds.path, f"has no {pred.target} labels (real data?); calibrate needs labelled "
-                                             f"events the members were not trained on, e.g. a validation file")
-            chunks, labels = [], []
-            for views, y in ds.batches(batch_size, target=pred.target, indices=ds.labelled_indices(pred.target)):
-                chunks.append(np.asarray(pred.fn(views)[0], dtype=np.float64))
-                labels.append(y)
-                if on_batch is not None:
-                    on_batch(len(y))
-        probs, y = np.concatenate(chunks), np.concatenate(labels)
-        temperature = fit_temperature(probs, y)
-        digest = file_digest(data)
-        warnings = []
-        meta = json.loads((run_dir / "run.json").read_text())
-        if (meta.get("data") or {}).get("train", {}).get("sha256") == digest["sha256"]:
-            warnings.append(f"{data} is the file {run_dir.name} was trained on: its members are over-confident on "
-                            "their own training events, not on new ones; calibrate on a held-out file")
-
-        def figures(p: np.ndarray) -> dict:
-            tally = CalibrationTally()
-            tally.update(y, p)
-            return {"ece": tally.ece, "nll": tally.nll, "brier": tally.brier}
-
-        record = {
-            "method": ("temperature scaling (Guo et al. 2017, arXiv 1706.04599) of the ensemble's averaged "
-                       "probabilities: softmax(log mean_k p_k / T)"),
-            "fit": ("T minimising the mean NLL, scipy.optimize.minimize_scalar (bounded) over 1/T, "
-                    f"T in {list(T_BOUNDS)}"),
-            "temperature": temperature, "n_events": int(len(y)),
-            "accuracy": float(np.mean(np.argmax(probs, axis=1) == y)),
-            "ece_bins": CalibrationTally().bins,
-            "before": figures(probs), "after": figures(apply_temperature(probs, temperature)),
-            "data": {**digest, "target": pred.target},
-            "model": {"file": f"{MEMBERS_DIR}/*/model.keras", "members": [p.name for p in members],
-                      "sha256": ensemble_digest(members)},
-            "created": _now(), "made_by": f"nuclassify {__version__} calibrate",
-        }
-        path = run_dir / CALIBRATION_FILE
-        with atomic_output(path, overwrite=True) as tmp:
-            tmp.write_text(json.dumps(record, indent=1) + "\n")
-        return CalibrationResult(path, record, warnings)
+        return fit_and_store(
+            run_dir, str(run_dir), data, batch_size=batch_size, on_batch=on_batch, trained="the members were",
+            method=("temperature scaling (Guo et al. 2017, arXiv 1706.04599) of the ensemble's averaged "
+                    "probabilities: softmax(log mean_k p_k / T)"),
+            model={"file": f"{MEMBERS_DIR}/*/model.keras", "members": [p.name for p in members],
+                   "sha256": ensemble_digest(members)},
+            own_data_warning=("its members are over-confident on their own training events, not on new ones; "
+                              "calibrate on a held-out file"))

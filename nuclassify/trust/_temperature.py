@@ -150,8 +150,6 @@ def calibrate_run(spec: str | os.PathLike, data: str | os.PathLike, *, batch_siz
         1.7
     """
     from nuclassify._runlock import hold_run_dir, run_in_progress
-    from nuclassify.data import open_dataset
-    from nuclassify.training import file_digest
 
     spec = os.fspath(spec)
     if spec.lower() in CLASSICAL or is_onnx_path(spec):
@@ -170,44 +168,61 @@ def calibrate_run(spec: str | os.PathLike, data: str | os.PathLike, *, batch_siz
     with hold_run_dir(run_dir, cleanup_if_created=False):  # a writer of the run directory: one at a time
         if not model_path.is_file():
             raise RunDirError(f"{run_dir}: no {model_path.name} to calibrate (an unfinished run?)")
-        with open_dataset(data) as ds:
-            pred = load_predictor(spec, ds, calibrated=False)
-            if not ds.labelled(pred.target):
-                raise DataFileError(ds.path, f"has no {pred.target} labels (real data?); calibrate needs labelled "
-                                             f"events the network was not trained on, e.g. a validation file")
-            idx = ds.labelled_indices(pred.target)
-            chunks, labels = [], []
-            for views, y in ds.batches(batch_size, target=pred.target, indices=idx):
-                out = pred.fn(views)
-                chunks.append(np.asarray(out[0] if isinstance(out, tuple) else out, dtype=np.float64))
-                labels.append(y)
-                if on_batch is not None:
-                    on_batch(len(y))
-        probs, y = np.concatenate(chunks), np.concatenate(labels)
-        temperature = fit_temperature(probs, y)
-        digest = file_digest(data)
-        warnings = []
-        meta = json.loads((run_dir / "run.json").read_text())
-        if (meta.get("data") or {}).get("train", {}).get("sha256") == digest["sha256"]:
-            warnings.append(f"{data} is the file {run_dir.name} was trained on: a network is over-confident on new "
-                            "events, not on its own training events, so this temperature is likely too low; "
-                            "calibrate on held-out events")
-        record = {
-            "method": "temperature scaling (Guo et al. 2017, arXiv 1706.04599): probabilities = softmax(log p / T)",
-            "fit": ("T minimising the mean NLL, scipy.optimize.minimize_scalar (bounded) over 1/T, "
-                    f"T in {list(T_BOUNDS)}"),
-            "temperature": temperature,
-            "n_events": int(len(y)),
-            "accuracy": float(np.mean(np.argmax(probs, axis=1) == y)),
-            "ece_bins": CalibrationTally().bins,
-            "before": _figures(probs, y),
-            "after": _figures(apply_temperature(probs, temperature), y),
-            "data": {**digest, "target": pred.target},
-            "model": {"file": model_path.name, "sha256": model_file_sha256(model_path)},
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "made_by": f"nuclassify {__version__} calibrate",
-        }
-        path = run_dir / CALIBRATION_FILE
-        with atomic_output(path, overwrite=True) as tmp:
-            tmp.write_text(json.dumps(record, indent=1) + "\n")
-        return CalibrationResult(path, record, warnings)
+        return fit_and_store(
+            run_dir, spec, data, batch_size=batch_size, on_batch=on_batch, trained="the network was",
+            method="temperature scaling (Guo et al. 2017, arXiv 1706.04599): probabilities = softmax(log p / T)",
+            model={"file": model_path.name, "sha256": model_file_sha256(model_path)},
+            own_data_warning=("a network is over-confident on new events, not on its own training events, so this "
+                              "temperature is likely too low; calibrate on held-out events"))
+
+
+def fit_and_store(run_dir: Path, spec: str, data: str | os.PathLike, *, batch_size: int,
+                  on_batch: Callable[[int], None] | None, trained: str, method: str, model: dict,
+                  own_data_warning: str) -> CalibrationResult:
+    """Predict the labelled events of ``data``, fit T, and write RUN/calibration.json atomically.
+
+    The one fit-and-record for a single run and an ensemble (:func:`nuclassify.trust.calibrate_ensemble`);
+    they differ only in the predictor ``spec`` loads, the ``method`` text and the ``model`` record
+    that ties the temperature to its weights. The caller holds the run directory.
+    """
+    from nuclassify.data import open_dataset
+    from nuclassify.training import file_digest
+
+    with open_dataset(data) as ds:
+        pred = load_predictor(spec, ds, calibrated=False)
+        if not ds.labelled(pred.target):
+            raise DataFileError(ds.path, f"has no {pred.target} labels (real data?); calibrate needs labelled "
+                                         f"events {trained} not trained on, e.g. a validation file")
+        chunks, labels = [], []
+        for views, y in ds.batches(batch_size, target=pred.target, indices=ds.labelled_indices(pred.target)):
+            out = pred.fn(views)
+            chunks.append(np.asarray(out[0] if isinstance(out, tuple) else out, dtype=np.float64))
+            labels.append(y)
+            if on_batch is not None:
+                on_batch(len(y))
+    probs, y = np.concatenate(chunks), np.concatenate(labels)
+    temperature = fit_temperature(probs, y)
+    digest = file_digest(data)
+    warnings = []
+    meta = json.loads((run_dir / "run.json").read_text())
+    if (meta.get("data") or {}).get("train", {}).get("sha256") == digest["sha256"]:
+        warnings.append(f"{data} is the file {run_dir.name} was trained on: {own_data_warning}")
+    record = {
+        "method": method,
+        "fit": ("T minimising the mean NLL, scipy.optimize.minimize_scalar (bounded) over 1/T, "
+                f"T in {list(T_BOUNDS)}"),
+        "temperature": temperature,
+        "n_events": int(len(y)),
+        "accuracy": float(np.mean(np.argmax(probs, axis=1) == y)),
+        "ece_bins": CalibrationTally().bins,
+        "before": _figures(probs, y),
+        "after": _figures(apply_temperature(probs, temperature), y),
+        "data": {**digest, "target": pred.target},
+        "model": model,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "made_by": f"nuclassify {__version__} calibrate",
+    }
+    path = run_dir / CALIBRATION_FILE
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+    return CalibrationResult(path, record, warnings)
