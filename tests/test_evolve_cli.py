@@ -110,6 +110,7 @@ def _one_line_error(capsys, argv):
 
 @pytest.mark.parametrize("extra, needle", [
     (["--budget", "0"], "--budget must be a positive integer; received 0"),
+    (["--candidates-per-child", "0"], "--candidates-per-child must be a positive integer; received 0"),
     (["--valid-fraction", "0.2", "--valid", "{data}"], "either --valid or --valid-fraction"),
     (["--space", "nova"], "search space nova: view(s) xz, yz are not in the data (it has x, u, v)"),
     (["--resume"], "no search to resume"),

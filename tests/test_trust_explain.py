@@ -264,7 +264,7 @@ def test_trackfit_and_onnx_gradients_are_refused(world, tmp_path, capsys):
     from nuclassify.errors import UsageError
 
     with pytest.raises(UsageError, match="--method saliency needs the network's gradients"):
-        Explainer("model.onnx", None, ["x", "u", "v"]).gradient_model("saliency")
+        Explainer("model.onnx", None, ["x", "u", "v"]).gradient_models("saliency")
 
 
 def test_the_cause_table_needs_labels(tiny_unlabelled):

@@ -142,6 +142,23 @@ def test_ensemble_prediction_is_the_mean_of_its_members(ensemble, tiny_minerva, 
     assert code == 0 and acc == pytest.approx(np.mean(labels == truth))
 
 
+def test_gradient_maps_of_an_ensemble_are_the_mean_of_its_members_maps(ensemble, tiny_minerva):
+    """Saliency and integrated gradients are linear in the function, and the ensemble's probability is
+    the members' mean, so the ensemble's maps must be the members' mean maps, and IG stays complete."""
+    from nuclassify.trust import explain_event, load_explainer
+
+    with open_dataset(tiny_minerva) as ds:
+        whole = load_explainer(str(ensemble), ds)
+        members = [load_explainer(str(ensemble / "members" / f"m{i}"), ds) for i in range(K)]
+        for method in ("saliency", "integrated-gradients"):
+            ex = explain_event(whole, ds, 2, method, class_index=3)
+            parts = [explain_event(m, ds, 2, method, class_index=3).maps for m in members]
+            for view, got in enumerate(ex.maps):
+                np.testing.assert_allclose(got, np.mean([p[view] for p in parts], axis=0), rtol=1e-5, atol=1e-8)
+            assert any(np.abs(m).max() > 0 for m in ex.maps)
+        assert ex.completeness_gap is not None and ex.completeness_gap < 0.1
+
+
 def test_a_missing_or_damaged_member_is_named_in_one_line(ensemble, tiny_minerva, capsys, tmp_path):
     broken = tmp_path / "ens"
     shutil.copytree(ensemble, broken)

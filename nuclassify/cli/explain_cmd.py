@@ -70,8 +70,8 @@ def explain(ctx: click.Context, model_spec: str, data_path: str, event: int | No
             check_output_dir(output)
         start_backend_quietly(out.verbose)
         explainer = load_explainer(model_spec, ds)
-        if method != "occlusion":  # an ONNX file or an ensemble is refused before the long work
-            explainer.gradient_model(method)
+        if method != "occlusion":  # an ONNX file is refused, and the networks load, before the long work
+            explainer.gradient_models(method)
         for line in (explainer.predictor.warning, explainer.predictor.note):
             if line:
                 out.info(f"nuclassify: note: {line}")

@@ -244,7 +244,8 @@ def _evolve_held(config: EvolveConfig, *, progress: Callable[[Progress], None] |
                           tournament=tournament, seed=config.seed, objectives=config.objectives, seeds=seeds,
                           data={role: d["sha256"] for role, d in digests.items()},
                           max_failures=config.max_failures)
-    extra: dict[str, Any] = {"preload": PRELOAD} if config.executor in ("process", "mpi") else {}
+    extra: dict[str, Any] = ({"preload": PRELOAD, "reuse": config.candidates_per_child}
+                             if config.executor in ("process", "mpi") else {})
     inner = make_executor(config.executor, config.resolved_workers(), timeout=config.candidate_timeout, **extra)
     tracker = MedianTracker() if config.early_stop == "median" else None
     executor = RuntimeExecutor(inner, config.run_dir, runtime, objectives, tracker, _prior(records))

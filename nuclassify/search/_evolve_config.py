@@ -74,6 +74,8 @@ class EvolveConfig:
             (``process``: default 2; ``serial``: 1; ``mpi``: the ranks decide).
         epochs, max_events: each candidate's training budget.
         candidate_timeout: seconds before a candidate is killed (``process``/``mpi`` only).
+        candidates_per_child: candidates one child process trains in turn (``process``/``mpi``;
+            1, the default: a fresh process per candidate, the strongest isolation).
         strategy, population, tournament, seed: the strategy (population and tournament, when
             not given, from the budget, or from the journal on resume).
         seed_arch: known networks (names or spec files) that start the population.
@@ -96,6 +98,7 @@ class EvolveConfig:
     epochs: int = 1
     max_events: int | None = None
     candidate_timeout: float | None = None
+    candidates_per_child: int = 1
     strategy: str = "regularized"
     population: int | None = None
     tournament: int | None = None
@@ -116,6 +119,7 @@ class EvolveConfig:
         _positive("--epochs", self.epochs, optional=False)
         _positive("--max-events", self.max_events)
         _positive("--candidate-timeout", self.candidate_timeout, number=True)
+        _positive("--candidates-per-child", self.candidates_per_child, optional=False)
         _positive("--population", self.population)
         _positive("--tournament", self.tournament)
         _positive("the failure limit", self.max_failures, optional=False)

@@ -63,6 +63,7 @@ class MPIExecutor(Executor):
     Args:
         timeout: seconds a candidate may run before its worker kills it (``None``: no limit).
         prestart: each worker keeps its next child started ahead, imports done.
+        reuse: candidates one child process may train in turn (see :class:`ProcessExecutor`).
         preload: modules a worker's child imports before reporting ready.
         start_timeout: seconds to wait for every worker to load the trainer.
         ping: seconds between heartbeats to the workers.
@@ -72,7 +73,8 @@ class MPIExecutor(Executor):
     """
 
     def __init__(self, timeout: float | None = None, prestart: bool = True, preload: tuple[str, ...] = (),
-                 start_timeout: float = 300.0, ping: float = 2.0, silence: float = 30.0, comm: Any = None) -> None:
+                 start_timeout: float = 300.0, ping: float = 2.0, silence: float = 30.0, comm: Any = None,
+                 reuse: int = 1) -> None:
         if timeout is not None and timeout <= 0:
             raise UsageError(f"--candidate-timeout must be positive; received {timeout}")
         if silence <= 2 * ping:
@@ -87,7 +89,7 @@ class MPIExecutor(Executor):
                              "--executor mpi ...' with N >= 2 (rank 0 is the master)")
         self.workers = size - 1
         self.options = {"timeout": timeout, "prestart": prestart, "preload": tuple(preload),
-                        "start_timeout": start_timeout, "silence": silence}
+                        "start_timeout": start_timeout, "silence": silence, "reuse": reuse}
         self.ping, self.start_timeout = ping, start_timeout
         self._names: dict[int, str] = {}
         self._jobs: dict[int, int | None] = {r: None for r in range(1, size)}  # rank -> running job id

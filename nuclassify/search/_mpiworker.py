@@ -108,7 +108,8 @@ def _start(options: dict, gpu: str | None, env: dict[str, str]) -> ProcessExecut
     os.environ.update(env)  # the children inherit it: shared-GPU memory settings
     executor = ProcessExecutor(1, timeout=options.get("timeout"), prestart=bool(options.get("prestart", True)),
                                gpus=[gpu] if gpu is not None else [], preload=tuple(options.get("preload", ())),
-                               start_timeout=float(options.get("start_timeout", 300.0)))
+                               start_timeout=float(options.get("start_timeout", 300.0)),
+                               reuse=int(options.get("reuse", 1)))
     executor.start(str(options["trainer"]))
     return executor
 

@@ -86,8 +86,10 @@ def scripted(spec: dict, task: dict) -> dict:
     ``"disk-full-once"`` raises the OutputError of a full disk the first time (a mark in
     ``run_dir`` remembers it); ``"invalid"`` breaks the spec and walks it, so the candidate fails
     as a spec that cannot be built would; ``"interrupt"`` raises KeyboardInterrupt (Ctrl-C in the
-    middle of a candidate), and ``"interrupt-once"`` does so only the first time (it leaves a mark in ``run_dir``), so a
-    resumed search with the same options gets past it.
+    middle of a candidate), and ``"interrupt-once"`` does so only the first time (it leaves a
+    mark in ``run_dir``), so a resumed search with the same options gets past it; ``"leak"``
+    keeps ``options["leak_mb"]`` MiB alive for the rest of the process's life. With
+    ``options["report_pid"]`` the result carries the process id (``pid``).
     """
     action = task.get("options", {}).get("script", {}).get(str(task["candidate_id"]), "sleep")
     if action == "crash":
@@ -117,4 +119,13 @@ def scripted(spec: dict, task: dict) -> dict:
         first = next(iter(spec["columns"]))
         spec["columns"][first].insert(0, {"kind": "conv", "filters": 1, "kernel": [10_000, 1]})
         walk_spec(spec, {v: tuple(s) for v, s in task["input_shapes"].items()})
-    return sleep(spec, task)
+    if action == "leak":  # keep memory for the rest of the process's life, as a leaking framework would
+        _LEAKED.append(b"\x01" * (int(task["options"].get("leak_mb", 64)) * 2**20))
+    result = sleep(spec, task)
+    if task.get("options", {}).get("report_pid"):
+        result["pid"] = float(os.getpid())
+    return result
+
+
+#: what ``scripted``'s ``"leak"`` action keeps alive
+_LEAKED: list[bytes] = []

@@ -237,33 +237,35 @@ class Explainer:
     predictor: Any
     view_names: list[str]
     score: str = "probability"
-    _model: Any = None
+    _models: list[Any] | None = None
     _order: list[int] | None = None
 
-    def gradient_model(self, method: str) -> tuple[Any, list[int]]:
-        """(Keras model, position in the file's views of each model input), loaded on first use.
+    def gradient_models(self, method: str) -> tuple[list[Any], list[int]]:
+        """(Keras models, position in the file's views of each model input), loaded on first use.
+
+        One model for a run directory or ``.keras`` file; every member for an ensemble. The
+        ensemble's prediction is the mean of its members' probabilities, and saliency and
+        integrated gradients are linear in the function they differentiate, so the ensemble's
+        map is the mean of its members' maps (exactly so for ``score="probability"``; for
+        ``"logit"`` it is the map of the members' mean logit).
 
         Raises:
-            UsageError: the spec is an ONNX file (no gradients through onnxruntime) or an ensemble.
+            UsageError: the spec is an ONNX file (no gradients through onnxruntime).
         """
         from nuclassify.evaluation import is_onnx_path
 
         if is_onnx_path(self.spec):
             raise UsageError(f"--method {method} needs the network's gradients; {self.spec} is an exported ONNX "
                              "file: use --method occlusion, or give the run directory")
-        from nuclassify.evaluation._ensemble import is_ensemble_dir
-
-        if is_ensemble_dir(self.spec):
-            raise UsageError(f"--method {method} needs one network's gradients; {self.spec} is an ensemble: use "
-                             "--method occlusion (it explains the averaged prediction), or give one member, "
-                             f"{Path(self.spec) / 'members' / 'm0'}")
-        if self._model is None:
+        if self._models is None:
+            from nuclassify.evaluation._ensemble import is_ensemble_dir, member_dirs
             from nuclassify.training import load_run
 
-            run = load_run(self.spec)
-            self._model = run.model
-            self._order = [self.view_names.index(v) for v in run.meta["views"]]
-        return self._model, list(self._order or [])
+            runs = ([load_run(m) for m in member_dirs(self.spec)] if is_ensemble_dir(self.spec)
+                    else [load_run(self.spec)])
+            self._models = [run.model for run in runs]
+            self._order = [self.view_names.index(v) for v in runs[0].meta["views"]]
+        return list(self._models), list(self._order or [])
 
     def probabilities(self, views: list[np.ndarray]) -> np.ndarray:
         """Class probabilities (N, classes) of a batch of file-ordered views."""
@@ -286,14 +288,18 @@ class Explainer:
         if method == "occlusion":
             maps, _ = occlusion_maps(self.probabilities, views, cls, window=window, stride=stride)
             return maps, probs, cls, None
-        model, order = self.gradient_model(method)
+        models, order = self.gradient_models(method)
         model_views = [views[i] for i in order]
         gap = None
         if method == "saliency":
-            model_maps = saliency_maps(model, model_views, cls, score=self.score)
+            per_model = [saliency_maps(model, model_views, cls, score=self.score) for model in models]
         else:
-            model_maps, at_x, at_0 = integrated_gradients_maps(model, model_views, cls, steps=steps,
-                                                               score=self.score)
+            runs = [integrated_gradients_maps(model, model_views, cls, steps=steps, score=self.score)
+                    for model in models]
+            per_model = [maps for maps, _, _ in runs]
+            at_x, at_0 = float(np.mean([r[1] for r in runs])), float(np.mean([r[2] for r in runs]))
+        model_maps = [np.mean(maps_of_view, axis=0) for maps_of_view in zip(*per_model, strict=True)]
+        if method != "saliency":
             total = sum(float(m.sum()) for m in model_maps)
             gap = abs(total - (at_x - at_0)) / max(abs(at_x - at_0), 1e-12)
         maps = [np.zeros(np.shape(v)[:2]) for v in views]
