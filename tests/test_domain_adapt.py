@@ -230,6 +230,11 @@ def test_domain_adapt_trains_records_and_resumes_after_sigterm(tiny_minerva, tin
     assert row["val_domain_loss"] == 0.0  # validation is source-only
     for which in ("model", "best", "last"):  # what predict, evaluate and export load: class probabilities only
         assert load_run(out, which=which).model.output_names == ["output"]
+    from nuclassify.models import load_model
+
+    for name in ("model.keras", "best.keras", "last.keras"):  # the files themselves, not only what loaders make of them
+        assert load_model(out / name, keep_domain_head=True).output_names == ["output"]
+    assert "domain" in load_model(out / "resume" / "state.keras", keep_domain_head=True).output_names
 
 
 @pytest.mark.slow

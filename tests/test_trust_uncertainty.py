@@ -121,7 +121,7 @@ def test_ensemble_run_directory_records_members_and_seeds(ensemble, capsys):
     assert len(weights) == K  # different seeds, different networks
 
 
-def test_ensemble_prediction_is_the_mean_of_its_members(ensemble, tiny_minerva, capsys):
+def test_ensemble_prediction_is_the_mean_of_its_members(ensemble, tiny_minerva, capsys, tmp_path):
     code, out, _ = _cli(["predict", "--model", ensemble, "--data", tiny_minerva], capsys)
     assert code == 0
     rows = _rows(out)
@@ -133,6 +133,13 @@ def test_ensemble_prediction_is_the_mean_of_its_members(ensemble, tiny_minerva, 
     mi = np.array([float(r["mutual_information"]) for r in rows])
     np.testing.assert_allclose(mi, mutual_information(members), atol=2e-6)
     assert np.all(mi >= 0) and mi.max() > 0  # the members differ somewhere
+    h5_out = tmp_path / "p.h5"  # the HDF5 output carries the same columns
+    code, _, _ = _cli(["predict", "--model", ensemble, "--data", tiny_minerva, "-o", h5_out], capsys)
+    import h5py
+
+    with h5py.File(h5_out, "r") as h5:
+        np.testing.assert_allclose(h5["mutual_information"][:], mi, atol=2e-6)
+        np.testing.assert_allclose(h5["probabilities"][:], _probs(rows), atol=2e-6)
     code, out, _ = _cli(["evaluate", "--model", ensemble, "--data", tiny_minerva, "--json"], capsys)
     acc = json.loads(out)["accuracy"]
     acc = acc["value"] if isinstance(acc, dict) else acc

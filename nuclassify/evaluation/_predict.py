@@ -99,8 +99,10 @@ def write_predictions_csv(stream: IO[str], rows: Any, class_names: list[str], wi
 
 
 def write_predictions_h5(path: str | os.PathLike, rows: Any, class_names: list[str], with_z: bool,
-                         overwrite: bool = False) -> int:
-    """Datasets event_id (uint64), predicted (int16), probabilities (N, K), confidence, entropy (float32)[, z_mm].
+                         overwrite: bool = False, extra_names: Sequence[str] = ()) -> int:
+    """Datasets event_id (uint64), predicted (int16), probabilities (N, K), confidence, entropy (float32),
+    one float32 dataset per ``extra_names`` column (``mutual_information``, trackfit's ``z_sigma``, ...;
+    NaN where a batch lacks it)[, z_mm].
 
     Atomic.
 
@@ -119,10 +121,17 @@ def write_predictions_h5(path: str | os.PathLike, rows: Any, class_names: list[s
         ent_d = h5.create_dataset("entropy", (0,), maxshape=(None,), dtype="f4", chunks=(4096,))
         ent_d.attrs["unit"] = "nats"
         z_d = h5.create_dataset("z_mm", (0,), maxshape=(None,), dtype="f4", chunks=(4096,)) if with_z else None
-        for ids, probs, z, *_ in rows:  # (the classical methods' extra columns go to CSV only)
+        extra_d = {name: h5.create_dataset(name, (0,), maxshape=(None,), dtype="f4", chunks=(4096,))
+                   for name in extra_names}
+        if "mutual_information" in extra_d:
+            extra_d["mutual_information"].attrs["unit"] = "nats"
+        for ids, probs, z, *more in rows:
             n = len(ids)
-            for d in (ids_d, pred_d, prob_d, conf_d, ent_d) + ((z_d,) if z_d is not None else ()):
+            for d in (ids_d, pred_d, prob_d, conf_d, ent_d, *extra_d.values()) + ((z_d,) if z_d is not None else ()):
                 d.resize(count + n, axis=0)
+            columns = more[0] if more else {}
+            for name, d in extra_d.items():
+                d[count:] = np.asarray(columns.get(name, np.full(n, np.nan)), dtype=np.float32)
             ids_d[count:] = ids
             pred_d[count:] = np.argmax(probs, axis=1)
             prob_d[count:] = probs
@@ -177,4 +186,4 @@ def write_predictions(dataset: Any, predictor: Predictor, output: str | os.PathL
     if fmt == "csv":
         with atomic_output(output, overwrite=overwrite) as tmp, open(tmp, "w", newline="") as fh:
             return write_predictions_csv(fh, rows, names, with_z, extra)
-    return write_predictions_h5(output, rows, names, with_z, overwrite=overwrite)
+    return write_predictions_h5(output, rows, names, with_z, overwrite=overwrite, extra_names=extra)

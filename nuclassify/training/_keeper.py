@@ -79,13 +79,18 @@ def end_epoch(model: Any, run_dir: Path, state: dict, row: dict, monitor: str,
         checkpoints: "best" saves best.keras only (TrainConfig.checkpoints): no last.keras, no
             resume checkpoint.
     """
+    from nuclassify.models._build import inference_model
+
     epoch = int(row["epoch"])
     value = row.get(monitor, row.get("loss"))
+    # best/last are for use, not for resuming (resume/state.keras is): a --domain-adapt run's
+    # domain head stays out of them, as it does of model.keras
+    usable = inference_model(model)
     if value is not None and (state.get("best") is None or value < state["best"]["value"]):
-        save_model_atomic(model, run_dir / "best.keras")
+        save_model_atomic(usable, run_dir / "best.keras")
         state["best"] = {"epoch": epoch, "metric": monitor, "value": float(value)}
     if checkpoints == "all":
-        save_model_atomic(model, run_dir / "last.keras")
+        save_model_atomic(usable, run_dir / "last.keras")
     state["history"] = [r for r in state.get("history", []) if r["epoch"] < epoch] + [row]
     state["epochs_completed"] = epoch + 1
     state["epoch_running"] = epoch + 1
