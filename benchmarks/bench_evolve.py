@@ -260,7 +260,8 @@ def main() -> None:
     parser.add_argument("--tuner-seeds", type=int, default=3, help="seeds of each Keras Tuner comparison")
     parser.add_argument("--work", default=None,
                         help="keep the searches here (default: a temporary folder); a rerun resumes them")
-    parser.add_argument("--jobs", type=int, default=1, help="evolution-vs-random searches run at once")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="evolution-vs-random searches run at once (default: 2, or 1 on one core)")
     parser.add_argument("--out", default="bench_out")
     args = parser.parse_args()
     out = Path(args.out)

@@ -29,6 +29,7 @@ DRIVER = textwrap.dedent("""
 
     if __name__ == "__main__":  # the candidates' spawned children import this file too
         run_dir, budget, trainer, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "resume"
+        reuse = int(sys.argv[5]) if len(sys.argv) > 5 else 1
         rank = mpi_rank()
         with open(os.path.join(os.path.dirname(run_dir), f"rank{rank}.pid"), "w") as fh:
             fh.write(str(os.getpid()))
@@ -36,9 +37,10 @@ DRIVER = textwrap.dedent("""
             run_mpi_worker()
         else:
             config = SearchConfig(load_space("images"), {"image": (8, 8, 1)}, 10, budget=budget,
-                                  trainer=f"nuclassify.search._trainers:{trainer}", trainer_options={"sleep": 0.4},
+                                  trainer=f"nuclassify.search._trainers:{trainer}",
+                                  trainer_options={"sleep": 0.4, "report_pid": True},
                                   population=4, tournament=2, seed=5)
-            result = run_search(run_dir, config, make_executor("mpi"), resume=resume)
+            result = run_search(run_dir, config, make_executor("mpi", reuse=reuse), resume=resume)
             print(json.dumps({"stopped": result.stopped, "finished": result.finished}))
 """)
 
@@ -159,3 +161,15 @@ def test_kill_9_of_the_mpi_master_leaves_no_process_and_resume_completes(tmp_pat
     assert [int(r["id"]) for r in rows] == list(range(budget)) and {r["status"] for r in rows} == {"finished"}
     finished = collections.Counter(r["id"] for r in read_journal(journal)[0] if r["kind"] == "finished")
     assert finished == {i: 1 for i in range(budget)}  # none lost, none repeated
+
+
+def test_mpi_worker_ranks_reuse_their_candidate_processes(tmp_path):
+    """--candidates-per-child reaches the worker ranks: with 3 per child, 6 candidates on 2 ranks need
+    2 or 3 candidate processes instead of 6, and none trains more than 3."""
+    proc = subprocess.run(_command(tmp_path, "6", "scripted", "new", "3"), capture_output=True, text=True,
+                          timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = _rows(tmp_path / "run")
+    assert [r["status"] for r in rows] == ["finished"] * 6
+    per_process = collections.Counter((r["worker"], r["pid"]) for r in rows)
+    assert 2 <= len(per_process) <= 3 and max(per_process.values()) <= 3, per_process
