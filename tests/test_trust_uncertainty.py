@@ -166,6 +166,24 @@ def test_gradient_maps_of_an_ensemble_are_the_mean_of_its_members_maps(ensemble,
         assert ex.completeness_gap is not None and ex.completeness_gap < 0.1
 
 
+def test_an_ensemble_exports_to_one_onnx_file_that_predicts_its_mean(ensemble, tiny_minerva, capsys, tmp_path):
+    """export on an ensemble folder: one graph averaging the members, verified against Keras, and
+    predict from the .onnx reproduces predict from the folder."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    onnx_path = tmp_path / "ens.onnx"
+    code, out, err = _cli(["export", "--model", ensemble, "--format", "onnx", "-o", onnx_path, "--data",
+                           tiny_minerva], capsys)
+    assert code == 0, err
+    from nuclassify.evaluation import open_onnx
+
+    meta = open_onnx(onnx_path).metadata
+    assert meta["ensemble"]["k"] == K and meta["views"] == ["x", "u", "v"]
+    _, from_dir, _ = _cli(["predict", "--model", ensemble, "--data", tiny_minerva], capsys)
+    _, from_onnx, _ = _cli(["predict", "--model", onnx_path, "--data", tiny_minerva], capsys)
+    np.testing.assert_allclose(_probs(_rows(from_onnx)), _probs(_rows(from_dir)), atol=1e-5)
+
+
 def test_a_missing_or_damaged_member_is_named_in_one_line(ensemble, tiny_minerva, capsys, tmp_path):
     broken = tmp_path / "ens"
     shutil.copytree(ensemble, broken)

@@ -33,7 +33,8 @@ def export(ctx: click.Context, model_spec: str, fmt: str | None, output: str, op
     file describes itself (class names, target, layout, views, shapes, spec, training data
     hashes): 'nuclassify inspect model.onnx' prints it. Before it is renamed into place the
     export is run on --verify events (the run's validation data, or --data) and compared with
-    Keras; a difference above 1e-4 in any probability, or any changed argmax, fails.
+    Keras; a difference above 1e-4 in any probability, or any changed argmax, fails. A deep
+    ensemble's folder (train --ensemble K) exports as one graph averaging its members.
 
     \b
     nuclassify export --model runs/c4 -o c4.onnx

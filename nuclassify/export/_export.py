@@ -28,6 +28,7 @@ from nuclassify.errors import UsageError
 from nuclassify.export._convert import (
     OUTPUT_NAME,
     ExportError,
+    ensemble_model,
     float32_model,
     tidy_onnx,
     to_onnx,
@@ -135,7 +136,8 @@ def export_run(model: str | os.PathLike, output: str | os.PathLike, fmt: str | N
     """Export a trained run's model to ONNX or a SavedModel, self-described and verified.
 
     Args:
-        model: a run directory (its ``model.keras``) or a ``.keras`` file inside one.
+        model: a run directory (its ``model.keras``), a ``.keras`` file inside one, or a deep
+            ensemble's run directory (``train --ensemble K``: one graph averaging its members).
         output: the ``.onnx`` file, or the SavedModel directory, to write.
         fmt: ``"onnx"`` or ``"saved_model"``; None takes ``onnx`` from a ``.onnx`` output name.
         opset: ONNX opset (default: tf2onnx's).
@@ -162,22 +164,41 @@ def export_run(model: str | os.PathLike, output: str | os.PathLike, fmt: str | N
     output = Path(output)
     fmt = resolve_format(fmt, output)
     _check_options(fmt, output, opset, int(verify), overwrite)
-    from nuclassify.evaluation import stored_temperature
+    from nuclassify.evaluation import (
+        is_ensemble_dir,
+        member_dirs,
+        read_ensemble,
+        stored_ensemble_temperature,
+        stored_temperature,
+    )
     from nuclassify.training import load_run  # imports Keras: only after the options are known to be good
 
-    run = load_run(model)
-    keras_model = float32_model(run.model)
-    model_path = Path(model) if Path(model).suffix == ".keras" else run.path / "model.keras"
-    temperature, _, stale = stored_temperature(str(model), model_path)  # calibrate's, if it fits this file
+    if is_ensemble_dir(model):  # a deep ensemble: one graph averaging its members (predict's mean)
+        run_dir = Path(model)
+        members = member_dirs(run_dir)
+        runs = [load_run(m) for m in members]
+        meta, spec = read_ensemble(run_dir), runs[0].spec
+        views = list(meta["views"])
+        shapes = {v: list(meta["input_shapes"][v]) for v in views}
+        keras_model = ensemble_model([float32_model(r.model) for r in runs], views, shapes)
+        model_path = run_dir / "members"
+        temperature, _, stale = stored_ensemble_temperature(run_dir, members)
+    else:
+        run = load_run(model)
+        run_dir, meta, spec = run.path, run.meta, run.spec
+        keras_model = float32_model(run.model)
+        model_path = Path(model) if Path(model).suffix == ".keras" else run.path / "model.keras"
+        temperature, _, stale = stored_temperature(str(model), model_path)  # calibrate's, if it fits this file
+        views = list(meta["views"])
+        shapes = {v: list(meta["input_shapes"][v]) for v in views}
     if temperature is not None:
         keras_model = with_temperature(keras_model, temperature)
-    meta = run.meta
-    views = list(meta["views"])
-    shapes = {v: list(meta["input_shapes"][v]) for v in views}
     inputs = {v: [None, *shapes[v]] for v in views}
 
     def describe(opset_used: int | None) -> dict:
-        out = build_metadata(meta, run.spec, run_dir=run.path, model_file=model_path, fmt=fmt, opset=opset_used)
+        out = build_metadata(meta, spec, run_dir=run_dir, model_file=model_path, fmt=fmt, opset=opset_used)
+        if "ensemble" in meta:
+            out["ensemble"] = meta["ensemble"]  # k, members, seeds: the file averages them
         out["temperature"] = temperature  # folded into the graph (None: not calibrated)
         if stale:
             out["temperature_not_applied"] = stale

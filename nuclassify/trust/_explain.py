@@ -257,7 +257,7 @@ class Explainer:
             raise UsageError(f"--method {method} needs the network's gradients; {self.spec} is an exported ONNX "
                              "file: use --method occlusion, or give the run directory")
         if self._models is None:
-            from nuclassify.evaluation._ensemble import is_ensemble_dir, member_dirs
+            from nuclassify.evaluation import is_ensemble_dir, member_dirs
             from nuclassify.training import load_run
 
             runs = ([load_run(m) for m in member_dirs(self.spec)] if is_ensemble_dir(self.spec)
