@@ -184,6 +184,18 @@ def test_an_ensemble_exports_to_one_onnx_file_that_predicts_its_mean(ensemble, t
     np.testing.assert_allclose(_probs(_rows(from_onnx)), _probs(_rows(from_dir)), atol=1e-5)
 
 
+def test_shift_on_an_ensemble_reads_every_members_features(ensemble, tiny_minerva, capsys):
+    from nuclassify.trust import load_feature_extractor
+
+    extractor = load_feature_extractor(ensemble)
+    widths = [load_feature_extractor(ensemble / "members" / f"m{i}").n_features for i in range(K)]
+    assert extractor.n_features == sum(widths)
+    code, out, err = _cli(["shift", "--model", ensemble, "--reference", tiny_minerva, "--data", tiny_minerva,
+                           "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["n_features"] == sum(widths)
+
+
 def test_a_missing_or_damaged_member_is_named_in_one_line(ensemble, tiny_minerva, capsys, tmp_path):
     broken = tmp_path / "ens"
     shutil.copytree(ensemble, broken)

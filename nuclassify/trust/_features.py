@@ -84,7 +84,8 @@ class FeatureExtractor:
 
 
 def load_feature_extractor(spec: str | os.PathLike) -> FeatureExtractor:
-    """Load a run directory (or a .keras file in one) and cut its model below the output layer.
+    """Load a run directory (or a .keras file in one) and cut its model below the output layer;
+    for a deep ensemble's folder, every member's, side by side.
 
     Raises:
         RunDirError: the run is missing or incomplete.
@@ -93,13 +94,33 @@ def load_feature_extractor(spec: str | os.PathLike) -> FeatureExtractor:
     text = os.fspath(spec)
     if text.lower() in ("trackfit", "hough", "trackreco") or is_onnx_path(text):
         raise UsageError(f"--model {text}: the shift scores read a network's penultimate layer; give a run directory")
-    from nuclassify.evaluation import model_name
+    from nuclassify.evaluation import is_ensemble_dir, member_dirs, model_name, read_ensemble
     from nuclassify.training import load_run
 
+    if is_ensemble_dir(text):
+        meta = read_ensemble(text)
+        models = [penultimate_model(load_run(m).model) for m in member_dirs(text)]
+        return FeatureExtractor(model_name(text), meta, _side_by_side(models, meta), text)
     run = load_run(text)
     if not run.meta.get("views"):
         raise RunDirError(f"{Path(text)}: run.json names no input views")
     return FeatureExtractor(model_name(text), run.meta, penultimate_model(run.model), text)
+
+
+def _side_by_side(feature_models: list[Any], meta: dict) -> Any:
+    """One model giving a deep ensemble's members' penultimate features side by side.
+
+    Why concatenated: the ensemble decides on all its members' representations, so a shift any
+    member feels is a shift of the ensemble's view of the data.
+    """
+    import keras
+
+    views = list(meta["views"])
+    inputs = [keras.Input(shape=tuple(meta["input_shapes"][v]), name=v) for v in views]
+    outputs = [keras.Model(m.inputs, m.outputs[0], name=f"member_{i}")(inputs)
+               for i, m in enumerate(feature_models)]
+    joined = keras.layers.Concatenate(name="ensemble_features")(outputs) if len(outputs) > 1 else outputs[0]
+    return keras.Model(inputs, joined, name="ensemble_features")
 
 
 def compute_features(extractor: FeatureExtractor, dataset: Any, indices: np.ndarray, *, batch_size: int = 256,
