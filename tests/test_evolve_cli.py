@@ -130,3 +130,18 @@ def test_missing_data_file_is_one_line(tmp_path, capsys):
     err = _one_line_error(capsys, ["evolve", "--data", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "r"),
                                    "--budget", "2"])
     assert "nope.h5" in err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_process_workers_with_reused_children_complete_the_search(digits, tmp_path):
+    """--candidates-per-child through the CLI: 2 process workers, each child trains 2 candidates."""
+    train, valid = digits
+    run = tmp_path / "evo"
+    res = CliRunner().invoke(cli, ["evolve", "--data", str(train), "--valid", str(valid), "--workers", "2",
+                                   "--candidates-per-child", "2", "--budget", "4", "--epochs", "1", "--seed", "3",
+                                   "--out", str(run), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert (summary["executor"], summary["workers"], summary["candidates_per_child"]) == ("process", 2, 2)
+    assert (summary["evaluated"], summary["failed"]) == (4, 0)
+    assert [r["status"] for r in _rows(run)] == ["finished"] * 4

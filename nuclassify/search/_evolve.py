@@ -86,7 +86,8 @@ class EvolveResult:
         """The run as one JSON-ready dict (``evolve --json``)."""
         out = search_summary(self.search)
         out.update({"space": self.space, "layout": self.layout, "executor": self.config.executor,
-                    "workers": self.workers, "strategy": self.config.strategy, "population": self.population,
+                    "workers": self.workers, "candidates_per_child": self.config.candidates_per_child,
+                    "strategy": self.config.strategy, "population": self.population,
                     "tournament": self.tournament, "objectives": self.config.objectives,
                     "epochs": self.config.epochs, "best_json": str(self.best_json) if self.best_json else None,
                     "best_model": str(self.best_model) if self.best_model else None, "plots": self.plots,
