@@ -92,25 +92,6 @@ def with_temperature(model: Any, temperature: float) -> Any:
     return keras.Model(model.inputs, scaled, name=model.name)
 
 
-def ensemble_model(members: Sequence[Any], views: Sequence[str], shapes: dict[str, Sequence[int]]) -> Any:
-    """One Keras model whose output is the mean of the members' probabilities, as ``predict`` averages them.
-
-    Why one graph: a reconstruction chain then loads a single file and gets the deep ensemble's
-    prediction (Lakshminarayanan et al., arXiv 1612.01474) without knowing there are K networks.
-    Each member keeps its own weights under its own name (``member_0``, ...), so layer names,
-    identical across members trained from one spec, do not collide.
-    """
-    import keras
-
-    inputs = [keras.Input(shape=tuple(shapes[v]), name=v, dtype="float32") for v in views]
-    outputs = []
-    for i, member in enumerate(members):
-        wrapped = keras.Model(member.inputs, member.outputs[0], name=f"member_{i}")
-        outputs.append(wrapped(inputs))
-    mean = keras.layers.Average(name="ensemble_mean")(outputs) if len(outputs) > 1 else outputs[0]
-    return keras.Model(inputs, mean, name="ensemble")
-
-
 def input_signature(views: Sequence[str], shapes: dict[str, Sequence[int]]) -> list:
     """Keras input specs named after the views, channels last, with a dynamic batch dimension.
 

@@ -28,7 +28,6 @@ from nuclassify.errors import UsageError
 from nuclassify.export._convert import (
     OUTPUT_NAME,
     ExportError,
-    ensemble_model,
     float32_model,
     tidy_onnx,
     to_onnx,
@@ -171,26 +170,27 @@ def export_run(model: str | os.PathLike, output: str | os.PathLike, fmt: str | N
         stored_ensemble_temperature,
         stored_temperature,
     )
+    from nuclassify.models import members_model
     from nuclassify.training import load_run  # imports Keras: only after the options are known to be good
 
-    if is_ensemble_dir(model):  # a deep ensemble: one graph averaging its members (predict's mean)
+    ensemble = is_ensemble_dir(model)
+    if ensemble:  # a deep ensemble: one graph averaging its members (predict's mean)
         run_dir = Path(model)
         members = member_dirs(run_dir)
         runs = [load_run(m) for m in members]
         meta, spec = read_ensemble(run_dir), runs[0].spec
-        views = list(meta["views"])
-        shapes = {v: list(meta["input_shapes"][v]) for v in views}
-        keras_model = ensemble_model([float32_model(r.model) for r in runs], views, shapes)
         model_path = run_dir / "members"
         temperature, _, stale = stored_ensemble_temperature(run_dir, members)
     else:
-        run = load_run(model)
-        run_dir, meta, spec = run.path, run.meta, run.spec
-        keras_model = float32_model(run.model)
-        model_path = Path(model) if Path(model).suffix == ".keras" else run.path / "model.keras"
+        runs = [load_run(model)]
+        run_dir, meta, spec = runs[0].path, runs[0].meta, runs[0].spec
+        model_path = Path(model) if Path(model).suffix == ".keras" else run_dir / "model.keras"
         temperature, _, stale = stored_temperature(str(model), model_path)  # calibrate's, if it fits this file
-        views = list(meta["views"])
-        shapes = {v: list(meta["input_shapes"][v]) for v in views}
+    views = list(meta["views"])
+    shapes = {v: list(meta["input_shapes"][v]) for v in views}
+    networks = [float32_model(r.model) for r in runs]
+    keras_model = members_model(networks, views, shapes, join="average", name="ensemble") if ensemble \
+        else networks[0]
     if temperature is not None:
         keras_model = with_temperature(keras_model, temperature)
     inputs = {v: [None, *shapes[v]] for v in views}

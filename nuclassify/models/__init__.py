@@ -5,6 +5,7 @@ on the spec alone, by shape arithmetic, so the search and ``nuclassify models`` 
 """
 
 from nuclassify.models._build import build, count_params, load_model, make_optimizer
+from nuclassify.models._members import members_model
 from nuclassify.models._spec import (
     ACTIVATIONS,
     INPUT_TRANSFORM_NAMES,
@@ -19,5 +20,5 @@ from nuclassify.models._zoo import INPUT_PRESETS, dump_spec, list_specs, load_sp
 __all__ = [
     "build", "count_params", "load_model", "make_optimizer", "validate_spec", "walk_spec", "LayerInfo",
     "load_spec", "list_specs", "dump_spec", "INPUT_PRESETS", "preset_shapes", "spec_params", "ACTIVATIONS",
-    "OPTIMIZERS", "INPUT_TRANSFORM_NAMES",
+    "OPTIMIZERS", "INPUT_TRANSFORM_NAMES", "members_model",
 ]

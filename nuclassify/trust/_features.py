@@ -99,28 +99,17 @@ def load_feature_extractor(spec: str | os.PathLike) -> FeatureExtractor:
 
     if is_ensemble_dir(text):
         meta = read_ensemble(text)
+        from nuclassify.models import members_model
+
+        # the ensemble decides on all its members' representations: a shift any member feels counts
         models = [penultimate_model(load_run(m).model) for m in member_dirs(text)]
-        return FeatureExtractor(model_name(text), meta, _side_by_side(models, meta), text)
+        joined = members_model(models, meta["views"], meta["input_shapes"], join="concatenate",
+                               name="ensemble_features")
+        return FeatureExtractor(model_name(text), meta, joined, text)
     run = load_run(text)
     if not run.meta.get("views"):
         raise RunDirError(f"{Path(text)}: run.json names no input views")
     return FeatureExtractor(model_name(text), run.meta, penultimate_model(run.model), text)
-
-
-def _side_by_side(feature_models: list[Any], meta: dict) -> Any:
-    """One model giving a deep ensemble's members' penultimate features side by side.
-
-    Why concatenated: the ensemble decides on all its members' representations, so a shift any
-    member feels is a shift of the ensemble's view of the data.
-    """
-    import keras
-
-    views = list(meta["views"])
-    inputs = [keras.Input(shape=tuple(meta["input_shapes"][v]), name=v) for v in views]
-    outputs = [keras.Model(m.inputs, m.outputs[0], name=f"member_{i}")(inputs)
-               for i, m in enumerate(feature_models)]
-    joined = keras.layers.Concatenate(name="ensemble_features")(outputs) if len(outputs) > 1 else outputs[0]
-    return keras.Model(inputs, joined, name="ensemble_features")
 
 
 def compute_features(extractor: FeatureExtractor, dataset: Any, indices: np.ndarray, *, batch_size: int = 256,
