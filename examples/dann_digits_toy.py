@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--weight", type=float, default=0.3, help="--domain-weight")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ramp", action="store_true", help="--domain-ramp (Ganin's schedule)")
     args = parser.parse_args()
     from sklearn.datasets import load_digits
 
@@ -67,10 +68,12 @@ def main() -> None:
              "target_test": (shifted(x[N_TRAIN:], args.shift, rng), y[N_TRAIN:])}
     for name, (images, labels) in files.items():
         write_images(out / f"{name}.h5", images, labels, overwrite=True, class_names=[str(i) for i in range(10)])
-    result: dict = {"shift": args.shift, "epochs": args.epochs, "domain_weight": args.weight, "seed": args.seed}
+    result: dict = {"shift": args.shift, "epochs": args.epochs, "domain_weight": args.weight, "seed": args.seed,
+                    "ramp": args.ramp}
     for mode in ("plain", "dann"):
         t0 = time.time()
-        extra = {"domain_adapt": out / "target_train.h5", "domain_weight": args.weight} if mode == "dann" else {}
+        extra = {"domain_adapt": out / "target_train.h5", "domain_weight": args.weight,
+                 "domain_ramp": args.ramp or None} if mode == "dann" else {}
         run = out / f"run-{mode}"
         fit(copy.deepcopy(SPEC), TrainConfig(out / "source_train.h5", run, epochs=args.epochs, valid_fraction=0.15,
                                              seed=args.seed, quiet=True, overwrite=True, **extra))

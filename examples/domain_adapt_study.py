@@ -120,14 +120,14 @@ def _bootstrap(src: dict[str, np.ndarray], tgt: dict[str, np.ndarray], rng: np.r
             "target_gain_ci95": ci(target_gain)}
 
 
-def _done(run_dir: Path, epochs: int, domain_weight: float | None) -> bool:
+def _done(run_dir: Path, epochs: int, domain_weight: float | None, ramp: bool = False) -> bool:
     """The run is complete with these settings (a rerun of the study reuses it; its data files are the same)."""
     try:
         meta = json.loads((run_dir / "run.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
     return (meta.get("status") == "complete" and meta.get("epochs") == epochs
-            and meta.get("domain_weight") == domain_weight)
+            and meta.get("domain_weight") == domain_weight and bool(meta.get("domain_ramp")) == ramp)
 
 
 def study_seed(out: Path, seed: int, args: argparse.Namespace) -> dict:
@@ -148,10 +148,14 @@ def study_seed(out: Path, seed: int, args: argparse.Namespace) -> dict:
     common = ["train", "--data", str(d / "src_train.h5"), "--valid-fraction", "0.1", "--arch", str(spec),
               "--epochs", str(args.epochs), "--seed", str(seed), "--overwrite", "--json"]
     t0 = time.perf_counter()
-    if not (_done(d / "plain", args.epochs, None) and _done(d / "dann", args.epochs, args.domain_weight)):
-        _run_all([(common + ["--out", str(d / "plain")], d / "train_plain.log"),
-                  (common + ["--out", str(d / "dann"), "--domain-adapt", str(d / "tgt_train.h5"), "--domain-weight",
-                             str(args.domain_weight)], d / "train_dann.log")], args.jobs)
+    runs = []  # only what is not already there with these settings (another --domain-weight reuses plain)
+    if not _done(d / "plain", args.epochs, None):
+        runs.append((common + ["--out", str(d / "plain")], d / "train_plain.log"))
+    if not _done(d / "dann", args.epochs, args.domain_weight, args.ramp):
+        runs.append((common + ["--out", str(d / "dann"), "--domain-adapt", str(d / "tgt_train.h5"), "--domain-weight",
+                               str(args.domain_weight), *(["--domain-ramp"] if args.ramp else [])],
+                     d / "train_dann.log"))
+    _run_all(runs, args.jobs)
     train_s = time.perf_counter() - t0
     src = {m: _correct(d / m, d / "src_test.h5") for m in ("plain", "dann")}
     tgt = {m: _correct(d / m, d / "tgt_test.h5") for m in ("plain", "dann")}
@@ -210,6 +214,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--domain-weight", type=float, default=0.1)
     ap.add_argument("--shift", default="--noise-rate 0.004", help="simulate options of the target sample")
+    ap.add_argument("--ramp", action="store_true", help="train --domain-ramp (Ganin et al.'s schedule)")
     ap.add_argument("--jobs", type=int, default=1, help="processes at a time (simulations, the two trainings)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -219,7 +224,7 @@ def main() -> None:
         "what": "segment accuracy on source (nominal simulation) and target (shifted simulation) test files, "
                 "plain vs --domain-adapt, same seed; gap = source - target",
         "shift": args.shift, "layout": "2016", "n_train": args.n_train, "n_test": args.n_test,
-        "epochs": args.epochs, "domain_weight": args.domain_weight, "spec": STUDY_SPEC["name"],
+        "epochs": args.epochs, "domain_weight": args.domain_weight, "ramp": args.ramp, "spec": STUDY_SPEC["name"],
         "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
         "seeds": results,
         "mean_gap": {"plain": float(gaps[:, 0].mean()), "dann": float(gaps[:, 1].mean())},

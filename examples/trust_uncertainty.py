@@ -1,10 +1,11 @@
 """Single net, MC dropout, deep ensemble and temperature scaling compared on simulated MINERvA (issue 11).
 
 Simulates a training file, a validation file (for the temperature), an in-distribution test file
-and shifted samples (a 30% readout-gain shift, the medium-energy beam, ten times the channel
-noise rate), all in the 2016 layout; trains an ensemble of K small networks with dropout
-(member 0 is the single net, exactly what ``train --seed SEED`` gives); predicts every file
-with each method through the library predictor; writes
+and shifted samples (a 30% readout-gain shift, the medium-energy beam, ten and a hundred times
+the channel noise rate, a second interaction in every event), all in the 2016 layout; trains an
+ensemble of K small networks with dropout (member 0 is the single net, exactly what
+``train --seed SEED`` gives); predicts every file with each method through the library
+predictor; writes
 
     OUT/uncertainty.json   the table (accuracy, ECE, NLL, Brier; per shifted sample accuracy,
                            ECE and the OOD AUROC of entropy and mutual information; 95% bootstrap CIs)
@@ -49,7 +50,10 @@ SPEC = {
 }
 
 #: name -> simulate_minerva options of each shifted sample.
-SHIFTS = {"noise10x": {"noise_rate": 2e-3}, "gain1.3": {"gain": 1.3}, "beam-me": {"beam": "me"}}
+SHIFTS = {"noise10x": {"noise_rate": 2e-3}, "gain1.3": {"gain": 1.3}, "beam-me": {"beam": "me"},
+          # far from the training data, for the out-of-distribution anchor: 100x the noise, and a
+          # second overlapping interaction in every event (training: 4% of events)
+          "noise100x": {"noise_rate": 2e-2}, "pileup-all": {"pileup": 1.0}}
 
 
 def _simulate(path: Path, n: int, seed: int, **options: object) -> Path:

@@ -32,27 +32,34 @@ _GRAD_SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(0)
     x0 = rng.normal(size=(3, 5)).astype("float32")
     w = rng.normal(size=(3, 5)).astype("float32")
-    layer = GradientReversal(0.7)
-    if backend == "tensorflow":
-        import tensorflow as tf
-        x = tf.constant(x0)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-            s = tf.reduce_sum(y * w)
-        grad, out = tape.gradient(s, x).numpy(), y.numpy()
-    elif backend == "jax":
-        import jax, jax.numpy as jnp
-        grad = np.asarray(jax.grad(lambda x: jnp.sum(layer(x) * w))(jnp.asarray(x0)))
-        out = np.asarray(layer(jnp.asarray(x0)))
-    else:
+
+    def grad_of(layer):
+        if backend == "tensorflow":
+            import tensorflow as tf
+            x = tf.constant(x0)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+                s = tf.reduce_sum(y * w)
+            return tape.gradient(s, x).numpy(), y.numpy()
+        if backend == "jax":
+            import jax, jax.numpy as jnp
+            return (np.asarray(jax.grad(lambda x: jnp.sum(layer(x) * w))(jnp.asarray(x0))),
+                    np.asarray(layer(jnp.asarray(x0))))
         import torch
         x = torch.tensor(x0, requires_grad=True)
         y = layer(x)
         (y * torch.tensor(w)).sum().backward()
-        grad, out = x.grad.numpy(), y.detach().numpy()
+        return x.grad.numpy(), y.detach().numpy()
+
+    grad, out = grad_of(GradientReversal(0.7))
+    ramped = GradientReversal(0.7, ramp_steps=10)
+    ramped.build((3, 5))
+    ramped.step.assign(3.0)  # 30% of the ramp done
+    grad_ramp, _ = grad_of(ramped)
     print(json.dumps({"backend": backend, "x": x0.tolist(), "w": w.tolist(), "out": out.tolist(),
-                      "grad": grad.tolist()}))
+                      "grad": grad.tolist(), "grad_ramp": grad_ramp.tolist(),
+                      "step_after": float(np.asarray(ramped.step.value))}))
 """)
 
 
@@ -64,7 +71,11 @@ def _installed(backend: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gradient_reversal_is_identity_forward_and_minus_lambda_backward(backend):
-    """d/dx sum(w * R(x)) = -0.7 w exactly (the identity's gradient is w), on each backend."""
+    """d/dx sum(w * R(x)) = -0.7 w exactly (the identity's gradient is w), on each backend.
+
+    With Ganin's ramp at 30% of its steps the factor is 0.7 (2 / (1 + exp(-3)) - 1) = 0.6329; a
+    call outside training leaves the step count alone.
+    """
     _installed(backend)
     proc = subprocess.run([sys.executable, "-c", _GRAD_SCRIPT], env={**ENV, "KERAS_BACKEND": backend},
                           capture_output=True, text=True, timeout=300)
@@ -73,6 +84,9 @@ def test_gradient_reversal_is_identity_forward_and_minus_lambda_backward(backend
     assert got["backend"] == backend
     np.testing.assert_allclose(got["out"], got["x"], rtol=1e-6)
     np.testing.assert_allclose(got["grad"], -0.7 * np.asarray(got["w"]), rtol=1e-6)
+    np.testing.assert_allclose(got["grad_ramp"], -0.7 * (2 / (1 + np.exp(-3.0)) - 1) * np.asarray(got["w"]),
+                               rtol=1e-5)
+    assert got["step_after"] == 3.0
 
 
 def test_domain_head_exists_only_in_the_training_model(tiny_spec, tmp_path):
@@ -108,7 +122,8 @@ def test_domain_head_exists_only_in_the_training_model(tiny_spec, tmp_path):
 @pytest.mark.parametrize("bad, match", [
     ({"units": [0]}, "units must be a list of positive integers"),
     ({"weight": -1}, "weight must be a number > 0"),
-    ({"units": [8], "lambda": 1}, "domain_head must be an object with keys units, weight"),
+    ({"units": [8], "lambda": 1}, "domain_head must be an object with keys ramp, units, weight"),
+    ({"ramp": 1}, "ramp must be true or false"),
 ])
 def test_bad_domain_head_is_refused(tiny_spec, bad, match):
     from nuclassify.models import validate_spec
@@ -124,6 +139,8 @@ def test_options_are_checked_before_anything_runs(tmp_path):
         TrainConfig("a.h5", tmp_path / "r", domain_adapt="b.h5", domain_weight=0)
     with pytest.raises(UsageError, match="engine fit"):
         TrainConfig("a.h5", tmp_path / "r", domain_adapt="b.h5", engine="jax-loop")
+    with pytest.raises(UsageError, match="--domain-ramp needs --domain-adapt"):
+        TrainConfig("a.h5", tmp_path / "r", domain_ramp=True)
 
 
 def test_paired_batch_masks_the_target_class_loss_and_labels_domains():
@@ -192,23 +209,33 @@ def _at_batch(epoch: int, batch: int, action):
 
 @pytest.mark.slow
 def test_domain_adapt_trains_records_and_resumes_after_sigterm(tiny_minerva, tiny_unlabelled, tiny_spec, tmp_path):
-    """TensorFlow in this process: SIGTERM mid-epoch, resume, finish; the domain file is in run.json."""
+    """TensorFlow in this process: SIGTERM mid-epoch, resume, finish; the domain file is in run.json.
+
+    With Ganin's ramp: the reversal layer's count of training steps is saved with the resume state,
+    so a resumed run continues the ramp where it stopped instead of starting it again.
+    """
     os.environ["KERAS_BACKEND"] = "tensorflow"
     from nuclassify.training import TrainingInterrupted, fit, load_run
 
     out = tmp_path / "run"
     config = TrainConfig(tiny_minerva, out, epochs=2, valid_fraction=0.25, seed=1, quiet=True,
-                         domain_adapt=tiny_unlabelled, domain_weight=0.2, batch_size=8)
+                         domain_adapt=tiny_unlabelled, domain_weight=0.2, batch_size=8, domain_ramp=True)
     term = _at_batch(1, 1, lambda: os.kill(os.getpid(), signal.SIGTERM))
     with pytest.raises(TrainingInterrupted, match="--resume"):
         fit(tiny_spec, config, callbacks=[term])
     state = json.loads((out / "resume" / "state.json").read_text())
     assert (state["epoch"], state["step"]) == (1, 3)  # the keeper sees the request one batch later
+    from nuclassify.models import load_model
+
+    saved = load_model(out / "resume" / "state.keras", keep_domain_head=True).get_layer("domain_reversal")
+    assert saved.ramp_steps == 2 * 9  # 2 epochs of 72 training events in batches of 8
+    assert float(np.asarray(saved.step.value)) == 9 + 3  # the steps trained: epoch 0, then 3 of epoch 1
     meta = json.loads((out / "run.json").read_text())
     domain = meta["data"]["domain"]
     assert domain["path"] == str(tiny_unlabelled) and len(domain["sha256"]) == 64 and "provenance" in domain
     assert meta["domain_adapt"] == str(tiny_unlabelled) and meta["domain_weight"] == 0.2
-    assert json.loads((out / "spec.json").read_text())["domain_head"] == {"units": [1024, 1024], "weight": 0.2}
+    assert json.loads((out / "spec.json").read_text())["domain_head"] == {"units": [1024, 1024], "weight": 0.2,
+                                                                         "ramp": True}
     # Another unlabelled file: refused, not silently mixed in.
     from conftest import make_minerva_file
 
@@ -217,9 +244,11 @@ def test_domain_adapt_trains_records_and_resumes_after_sigterm(tiny_minerva, tin
 
     with pytest.raises(RunDirError, match="--domain-adapt data differs"):
         fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, valid_fraction=0.25, seed=1, quiet=True,
-                                   domain_adapt=other, domain_weight=0.2, resume=True, batch_size=8))
+                                   domain_adapt=other, domain_weight=0.2, resume=True, batch_size=8,
+                                   domain_ramp=True))
     result = fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, valid_fraction=0.25, seed=1, quiet=True,
-                                        domain_adapt=tiny_unlabelled, domain_weight=0.2, resume=True, batch_size=8))
+                                        domain_adapt=tiny_unlabelled, domain_weight=0.2, resume=True, batch_size=8,
+                                        domain_ramp=True))
     assert [r["epoch"] for r in result.history] == [0, 1] and result.history[1]["resumed_at_step"] == 3
     row = result.history[-1]
     assert {"accuracy", "val_accuracy", "loss", "val_loss", "domain_loss", "class_loss"} <= row.keys()
@@ -230,7 +259,6 @@ def test_domain_adapt_trains_records_and_resumes_after_sigterm(tiny_minerva, tin
     assert row["val_domain_loss"] == 0.0  # validation is source-only
     for which in ("model", "best", "last"):  # what predict, evaluate and export load: class probabilities only
         assert load_run(out, which=which).model.output_names == ["output"]
-    from nuclassify.models import load_model
 
     for name in ("model.keras", "best.keras", "last.keras"):  # the files themselves, not only what loaders make of them
         assert load_model(out / name, keep_domain_head=True).output_names == ["output"]

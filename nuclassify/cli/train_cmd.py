@@ -43,6 +43,9 @@ from nuclassify.training import DEFAULT_PORT
               help="Domain-adversarial training (MINERvA's DANN): also feed this unlabelled file of the same layout.")
 @click.option("--domain-weight", type=float, default=None,
               help="Weight of the domain loss [default: the spec's domain_head weight, else 0.1].")
+@click.option("--domain-ramp", "domain_ramp", is_flag=True, default=None,
+              help="Raise the reversed gradient's weight from 0 to 1 over the run (Ganin et al.'s schedule) "
+                   "instead of full weight from the first step [default: the spec's domain_head ramp, else off].")
 @click.option("--break-lock", is_flag=True,
               help="Remove a lock record left in --out by a writer on another host that is known to be dead.")
 @click.option("--json", "json_mode", is_flag=True, help="Print the result as one JSON object; no progress bar.")
@@ -54,7 +57,7 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
           target: str | None, early_stopping: int | None, lr_schedule: str, class_weights: str, distribute: bool,
           port: int, engine: str, backup_every: int, backup_seconds: float, break_lock: bool,
           json_mode: bool, ensemble: int | None = None, domain_adapt: str | None = None,
-          domain_weight: float | None = None) -> None:
+          domain_weight: float | None = None, domain_ramp: bool | None = None) -> None:
     """Train a network on an HDF5 file into a run directory (streamed from disk, resumable).
 
     RUN_DIR receives model.keras, best.keras, last.keras, spec.json, history.csv, run.json
@@ -80,7 +83,8 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
                          distribute=distribute, quiet=output.quiet,
                          backup_every=None if backup_every == 0 else backup_every,
                          backup_seconds=None if backup_seconds == 0 else backup_seconds, engine=engine, port=port,
-                         domain_adapt=domain_adapt, domain_weight=domain_weight)
+                         domain_adapt=domain_adapt, domain_weight=domain_weight,
+                         domain_ramp=domain_ramp)
     if not distribute:  # at once, before the backend's seconds of start-up (ranks > 0 write elsewhere: fit checks)
         refuse_if_busy(out, break_lock=break_lock)
     elif break_lock:

@@ -72,7 +72,7 @@ def _safe(name: str) -> str:
 
 
 def build(spec: dict, input_shapes: dict[str, tuple[int, int, int]], n_classes: int, *,
-          domain_head: bool = False) -> Any:
+          domain_head: bool = False, domain_steps: int = 0) -> Any:
     """Build the Keras model a spec describes.
 
     Args:
@@ -83,6 +83,8 @@ def build(spec: dict, input_shapes: dict[str, tuple[int, int, int]], n_classes: 
             output ``"domain"`` (one logit: source 0, target 1) on the penultimate features through
             a :class:`~nuclassify.models._layers.GradientReversal`, for domain-adversarial training.
             :func:`inference_model` cuts it off again.
+        domain_steps: the run's training steps (epochs x steps per epoch), over which a
+            ``"ramp": true`` domain head raises the reversal weight from 0 to 1.
 
     Returns:
         A functional ``keras.Model`` with one input per spec view, named by the view, in spec view
@@ -141,7 +143,9 @@ def build(spec: dict, input_shapes: dict[str, tuple[int, int, int]], n_classes: 
 
         head = spec.get("domain_head", DEFAULT_DOMAIN_HEAD)
         expected += domain_head_params({"domain_head": head}, int(x.shape[-1]))
-        d = GradientReversal(name="domain_reversal")(x)
+        if head.get("ramp") and domain_steps < 1:
+            raise ValueError("internal: a ramped domain_head needs the run's training steps (domain_steps)")
+        d = GradientReversal(ramp_steps=domain_steps if head.get("ramp") else 0, name="domain_reversal")(x)
         for i, units in enumerate(head.get("units", DEFAULT_DOMAIN_HEAD["units"]), 1):
             d = kl.Dense(units, activation="relu", name=f"domain_{i}_dense")(d)
         out = [out, kl.Dense(1, dtype="float32", name=DOMAIN_OUTPUT)(d)]

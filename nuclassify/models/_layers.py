@@ -51,29 +51,52 @@ class GradientReversal(keras.layers.Layer):
     function takes both forms (the portable pattern of the Keras 3 ``custom_gradient`` docstring).
     """
 
-    def __init__(self, scale: float = 1.0, **kwargs) -> None:
+    def __init__(self, scale: float = 1.0, ramp_steps: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.scale = float(scale)
+        self.ramp_steps = int(ramp_steps)
+        self.step = None
 
-    def call(self, inputs):  # noqa: D102 - Keras API
-        scale = self.scale
+    def build(self, input_shape):  # noqa: D102 - Keras API
+        if self.ramp_steps > 0:  # the training steps seen so far, saved with the model (resume continues the ramp)
+            self.step = self.add_weight(shape=(), initializer="zeros", trainable=False, name="step")
+        super().build(input_shape)
+
+    def reversal_weight(self) -> object:
+        """The weight lambda of the reversed gradient now: ``scale``, times Ganin's ramp if it has one.
+
+        The ramp is Ganin et al.'s schedule (JMLR 17 (2016) 59, section 5.2.2),
+        ``lambda_p = 2 / (1 + exp(-10 p)) - 1`` with ``p`` the fraction of the ``ramp_steps``
+        training steps done. Why: at the start the domain classifier knows nothing, so its
+        reversed gradient is noise that only disturbs the features; the ramp lets the class
+        features form first and brings the adversary in gradually.
+        """
+        if self.step is None:
+            return ops.convert_to_tensor(self.scale, "float32")
+        progress = ops.minimum(ops.cast(self.step, "float32") / float(self.ramp_steps), 1.0)
+        return self.scale * (2.0 / (1.0 + ops.exp(-10.0 * progress)) - 1.0)
+
+    def call(self, inputs, training=None):  # noqa: D102 - Keras API
+        lam = ops.cast(self.reversal_weight(), inputs.dtype)
+        if training and self.step is not None:
+            self.step.assign(self.step + 1.0)
 
         @ops.custom_gradient
-        def reverse(x):
+        def reverse(x, weight):
             def grad(*args, upstream=None):
                 if upstream is None:
                     (upstream,) = args
-                return ops.multiply(upstream, ops.cast(-scale, upstream.dtype))
+                return ops.multiply(upstream, -weight), ops.zeros_like(weight)
 
             return ops.multiply(x, ops.cast(1.0, x.dtype)), grad  # a new tensor: torch's Function needs one
 
-        return reverse(inputs)
+        return reverse(inputs, ops.stop_gradient(lam))
 
     def compute_output_shape(self, input_shape):  # noqa: D102 - Keras API
         return input_shape
 
     def get_config(self) -> dict:  # noqa: D102 - Keras API
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "scale": self.scale, "ramp_steps": self.ramp_steps}
 
 
 INPUT_TRANSFORMS = {"none": None, "log1p": SignedLog1p}

@@ -20,6 +20,8 @@ Ganin et al., arXiv 1505.07818; MINERvA's dense 1024-1024-1 with loss weight 0.1
 1808.08332): dense ReLU layers of these widths and one logit, fed from the penultimate features
 through a gradient-reversal layer, its loss weighted by ``weight``. It exists only while training
 with ``--domain-adapt``: parameter counts, ``nuclassify models`` and saved inference models leave it out.
+``"ramp": true`` (``train --domain-ramp``) weights the reversed gradient by Ganin et al.'s schedule,
+rising from 0 to 1 over the run, instead of 1 from the first step (MINERvA's setting, the default).
 
 ``"join"`` zero-pads every view at the bottom to the tallest view's height and concatenates
 them along the width (z) axis, so X (127,50) + U (127,25) + V (127,25) becomes one
@@ -54,7 +56,7 @@ __all__ = ["LayerInfo", "walk_spec", "spec_params", "validate_spec", "check_spec
 
 SPEC_KEYS = {"name", "description", "views", "combine", "columns", "merge", "head", "training", "default_inputs",
              "input_transform", "domain_head"}
-DOMAIN_HEAD_KEYS = {"units", "weight"}
+DOMAIN_HEAD_KEYS = {"units", "weight", "ramp"}
 DEFAULT_DOMAIN_HEAD = {"units": [1024, 1024], "weight": 0.1}  # MINERvA's DANN (arXiv 1808.08332)
 INPUT_TRANSFORM_NAMES = ("none", "log1p")
 REQUIRED_KEYS = ("views", "columns", "head")
@@ -268,7 +270,7 @@ def check_spec_keys(spec: Any) -> None:
 
 
 def _check_domain_head(head: Any) -> None:
-    """``domain_head``: {"units": [positive ints], "weight": number > 0}, nothing else."""
+    """``domain_head``: {"units": [positive ints], "weight": number > 0, "ramp": bool}, nothing else."""
     if not isinstance(head, dict) or not head.keys() <= DOMAIN_HEAD_KEYS:
         raise SpecError(f"domain_head must be an object with keys {', '.join(sorted(DOMAIN_HEAD_KEYS))}; "
                         f"received domain_head={head!r}")
@@ -278,13 +280,18 @@ def _check_domain_head(head: Any) -> None:
     weight = head.get("weight", DEFAULT_DOMAIN_HEAD["weight"])
     if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight < math.inf:
         raise SpecError(f"domain_head: weight must be a number > 0; received weight={weight!r}")
+    if not isinstance(head.get("ramp", False), bool):
+        raise SpecError(f"domain_head: ramp must be true or false; received ramp={head['ramp']!r}")
 
 
 def domain_head_params(spec: dict, n_features: int) -> int:
-    """Parameters of the spec's domain classifier on ``n_features`` penultimate features (0 without one)."""
+    """Parameters of the spec's domain classifier on ``n_features`` penultimate features (0 without one).
+
+    A ramped head adds one: the reversal layer's count of training steps (not trainable).
+    """
     if "domain_head" not in spec:
         return 0
-    total, n_in = 0, n_features
+    total, n_in = (1 if spec["domain_head"].get("ramp") else 0), n_features
     for units in [*spec["domain_head"].get("units", DEFAULT_DOMAIN_HEAD["units"]), 1]:
         total += n_in * units + units
         n_in = units

@@ -146,6 +146,8 @@ class TrainConfig:
         domain_adapt: an unlabelled file of the same layout (e.g. detector data) for
             domain-adversarial training (``training._domain``); None: none. Engine "fit" only.
         domain_weight: the domain loss weight (None: the spec's ``domain_head`` weight, else 0.1).
+        domain_ramp: weight the reversed gradient by Ganin's schedule, 0 -> 1 over the run
+            (None: the spec's ``domain_head`` ramp, else off: MINERvA's constant weight).
     """
 
     train_data: str | os.PathLike
@@ -175,6 +177,7 @@ class TrainConfig:
     digests: Mapping[str, dict] | None = None
     domain_adapt: str | os.PathLike | None = None
     domain_weight: float | None = None
+    domain_ramp: bool | None = None
     progress: str = "auto"
     checkpoints: str = "all"
     tensorboard: bool = True
@@ -254,6 +257,8 @@ class TrainConfig:
             raise UsageError("resume needs the resume checkpoint, which checkpoints='best' does not write")
         if self.domain_weight is not None and self.domain_adapt is None:
             raise UsageError("--domain-weight needs --domain-adapt UNLABELLED.h5")
+        if self.domain_ramp is not None and self.domain_adapt is None:
+            raise UsageError("--domain-ramp needs --domain-adapt UNLABELLED.h5")
         if self.domain_adapt is not None and self.engine != "fit":
             raise UsageError("--domain-adapt trains with engine fit (its two-output loss); drop --engine jax-loop")
         if self.distribute and self.engine == "jax-loop":

@@ -79,8 +79,8 @@ def check_domain_file(train_ds: Any, domain_ds: Any) -> None:
         raise UsageError(f"--domain-adapt {domain_ds.path}: not the training data's detector/layout: {problem}")
 
 
-def with_domain_head(spec: dict, weight: float | None) -> dict:
-    """The spec with its ``domain_head`` (MINERvA's 1024-1024 and 0.1 unless it has one), ``weight`` applied.
+def with_domain_head(spec: dict, weight: float | None, ramp: bool | None = None) -> dict:
+    """The spec with its ``domain_head`` (MINERvA's 1024-1024 and 0.1 unless it has one), options applied.
 
     The result is what spec.json records, so a resume with another weight is refused as a spec change.
     """
@@ -89,6 +89,8 @@ def with_domain_head(spec: dict, weight: float | None) -> dict:
     head = {**DEFAULT_DOMAIN_HEAD, **spec.get("domain_head", {})}
     if weight is not None:
         head["weight"] = float(weight)
+    if ramp is not None:
+        head["ramp"] = bool(ramp)
     return {**spec, "domain_head": head}
 
 

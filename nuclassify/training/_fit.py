@@ -154,7 +154,7 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
 
             domain_ds = open_dataset(config.domain_adapt)
             check_domain_file(train_ds, domain_ds)
-            spec = with_domain_head(spec, config.domain_weight)
+            spec = with_domain_head(spec, config.domain_weight, config.domain_ramp)
         input_shapes = {v: tuple(train_ds.view_shapes[v]) for v in train_ds.view_names}
         layers = walk_spec(spec, input_shapes, n_classes)
         views = list(spec["views"])
@@ -377,7 +377,8 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
         if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
             model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True, keep_domain_head=True)
         else:
-            model = build(run.spec, run.input_shapes, run.n_classes, domain_head=domain_stream is not None)
+            model = build(run.spec, run.input_shapes, run.n_classes, domain_head=domain_stream is not None,
+                          domain_steps=config.epochs * steps)
             training = run.spec.get("training", {})
             lr = float(training.get("learning_rate", 1e-3))
             if config.lr_schedule == "cosine":
