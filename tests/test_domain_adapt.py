@@ -268,14 +268,14 @@ def test_domain_adapt_trains_records_and_resumes_after_sigterm(tiny_minerva, tin
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_domain_adapt_cli_on_other_backends(backend, tiny_minerva, tiny_unlabelled, tiny_spec, tmp_path):
-    """The same command on JAX and PyTorch (TensorFlow: the test above), each in its own process."""
+    """The same command on JAX and PyTorch (TensorFlow: the test above), each in its own process, ramped."""
     _installed(backend)
     spec_path = tmp_path / "tiny.json"
     spec_path.write_text(json.dumps(tiny_spec))
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "nuclassify", "train", "--data", str(tiny_minerva), "--arch", str(spec_path),
            "--out", str(out), "--epochs", "1", "--valid-fraction", "0.25", "--json", "--domain-adapt",
-           str(tiny_unlabelled)]
+           str(tiny_unlabelled), "--domain-ramp"]
     proc = subprocess.run(cmd, env={**ENV, "KERAS_BACKEND": backend}, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
