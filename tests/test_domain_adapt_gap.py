@@ -19,24 +19,23 @@ closed by 16-26 points and the target accuracy rose by 4-12 points in each of 4 
 from __future__ import annotations
 
 import copy
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 N_TRAIN, N_TEST, EPOCHS = 2000, 1000, 4
 NOISE = 0.02  # a hundred times the default channel noise rate (2e-4)
-SPEC = {
-    "name": "dann-gap",
-    "views": ["x", "u", "v"],
-    "input_transform": "log1p",
-    "combine": "columns",
-    "columns": {v: [{"kind": "conv", "filters": 8, "kernel": [8, 3]}, {"kind": "pool", "size": [4, 2]},
-                    {"kind": "conv", "filters": 16, "kernel": [5, 3]}, {"kind": "pool", "size": [2, 2]},
-                    {"kind": "dense", "units": 64}] for v in ("x", "u", "v")},
-    "merge": "concat",
-    "head": [{"kind": "dropout", "rate": 0.3}, {"kind": "dense", "units": 64}],
-    "training": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 128},
-}
+STUDY = Path(__file__).resolve().parents[1] / "examples" / "domain_adapt_study.py"
+
+
+def _study_spec() -> dict:
+    """The study's network (examples/domain_adapt_study.py), so that test and study train the same thing."""
+    spec = importlib.util.spec_from_file_location("domain_adapt_study", STUDY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return copy.deepcopy(module.STUDY_SPEC)
 
 
 def _correct(run_dir, path) -> np.ndarray:
@@ -61,8 +60,8 @@ def test_domain_adaptation_narrows_the_gap_on_a_noisier_sample(tmp_path):
         write_minerva(tmp_path / f"{name}.h5", simulate_minerva(n, layout="2016", seed=seed, noise_rate=noise),
                       layout="2016")
     common = {"epochs": EPOCHS, "valid_fraction": 0.1, "seed": 1, "quiet": True, "tensorboard": False}
-    fit(copy.deepcopy(SPEC), TrainConfig(tmp_path / "src_train.h5", tmp_path / "plain", **common))
-    fit(copy.deepcopy(SPEC), TrainConfig(tmp_path / "src_train.h5", tmp_path / "dann", **common,
+    fit(_study_spec(), TrainConfig(tmp_path / "src_train.h5", tmp_path / "plain", **common))
+    fit(_study_spec(), TrainConfig(tmp_path / "src_train.h5", tmp_path / "dann", **common,
                                          domain_adapt=tmp_path / "tgt_train.h5", domain_weight=1.0))
     src = {m: _correct(tmp_path / m, tmp_path / "src_test.h5") for m in ("plain", "dann")}
     tgt = {m: _correct(tmp_path / m, tmp_path / "tgt_test.h5") for m in ("plain", "dann")}
