@@ -137,8 +137,13 @@ def _render(ds: Dataset, event: int, images: list[np.ndarray], out: Path, dpi: i
     extra = 3.0 if panel is not None else 0.0  # inches: 1.2 for the panel's labels, 1.6 for it, 0.2 margin
     fig, axes = plt.subplots(1, len(images), figsize=(width + extra, 4.6), dpi=dpi,
                              sharex=minerva_like, sharey=minerva_like, squeeze=False)
+    # MINERvA panels label their own transverse axis, which needs more room than the default gap
+    # between panels (the labels otherwise run into the panel on their left).
+    wspace = 0.32 if minerva_like else None
     if panel is not None:  # the views keep their size and margins; the panel takes the added width
-        fig.subplots_adjust(left=0.125 * width / (width + extra), right=0.9 * width / (width + extra))
+        fig.subplots_adjust(left=0.125 * width / (width + extra), right=0.9 * width / (width + extra), wspace=wspace)
+    elif wspace is not None:
+        fig.subplots_adjust(wspace=wspace)
     axes = axes[0]
     mesh = None
     vz = _vertex_z(ds, event) if minerva_like else None
