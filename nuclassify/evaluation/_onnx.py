@@ -84,8 +84,10 @@ def session_options(threads: int = 0, *, spinning: bool = False) -> Any:
 
     - ``graph_optimization_level = ORT_ENABLE_ALL``: includes the NCHWc layout transform, whose
       blocked convolutions ran cvn 1.4x faster per core than the plain im2col path of
-      ``ORT_ENABLE_EXTENDED`` (conv4, with channel counts that are not multiples of the SIMD
-      block, is within 3% either way). It is onnxruntime's default; stated so it cannot drift.
+      ``ORT_ENABLE_EXTENDED``. conv4, whose channel counts are not multiples of the SIMD block,
+      goes the other way but by less: 1.05-1.07x faster without the transform
+      (``benchmarks/probe_export_providers.py``). It is onnxruntime's default; stated so it
+      cannot drift.
     - ``execution_mode = ORT_SEQUENTIAL``: the parallel executor, running the view columns
       side by side on inter-op threads, gave 0.4x the events/s of the sequential one.
     - no spin-waiting (``session.intra_op.allow_spinning = 0``, ``inter_op`` likewise):
