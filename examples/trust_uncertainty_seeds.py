@@ -37,20 +37,9 @@ METRICS = [("accuracy", "accuracy %", True), ("ece", "ECE %", False), ("nll", "N
 PERCENT = {"accuracy", "ece", "shift_ece"}
 
 
-def _entropy(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-12, 1.0)
-    return -np.sum(p * np.log(p), axis=1)
-
-
-def _temperature_scaled(p: np.ndarray, t: float) -> np.ndarray:
-    logits = np.log(np.clip(p, 1e-12, 1.0)) / t
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def seed_figures(folder: Path, far: list[str]) -> dict[str, dict[str, float]]:
     """method -> metric -> value, for one seed's output folder."""
+    from nuclassify.evaluation import apply_temperature, confidence_entropy
     from nuclassify.trust._uncertainty_table import auroc
 
     result = json.loads((folder / "uncertainty.json").read_text())
@@ -64,9 +53,10 @@ def seed_figures(folder: Path, far: list[str]) -> dict[str, dict[str, float]]:
         base = method.removesuffix(" + temperature")
         p = saved[f"{base}|test|p"]
         if base != method:
-            p = _temperature_scaled(p, result["temperatures"][base])
+            p = apply_temperature(p, result["temperatures"][base])
         wrong = np.argmax(p, axis=1) != y
-        row["mistake_auroc"] = auroc(_entropy(p[~wrong]), _entropy(p[wrong]))
+        entropy = confidence_entropy(p)[1]
+        row["mistake_auroc"] = auroc(entropy[~wrong], entropy[wrong])
         far_scores = []
         for name in far:
             s = figs["shifted"][name]

@@ -79,7 +79,7 @@ class GradientReversal(keras.layers.Layer):
     def call(self, inputs, training=None):  # noqa: D102 - Keras API
         lam = ops.cast(self.reversal_weight(), inputs.dtype)
         if training and self.step is not None:
-            self.step.assign(self.step + 1.0)
+            self.step.assign_add(1.0)
 
         @ops.custom_gradient
         def reverse(x, weight):

@@ -374,15 +374,16 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
         train_stream, valid_stream = _streams(run, config.seed, dist)
         domain_stream = _domain_stream(run, config.seed, dist)
         steps = train_stream.n_steps
+        total_steps = max(1, config.epochs * steps)  # the cosine decay's and the domain ramp's horizon
         if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
             model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True, keep_domain_head=True)
         else:
             model = build(run.spec, run.input_shapes, run.n_classes, domain_head=domain_stream is not None,
-                          domain_steps=config.epochs * steps)
+                          domain_steps=total_steps)
             training = run.spec.get("training", {})
             lr = float(training.get("learning_rate", 1e-3))
             if config.lr_schedule == "cosine":
-                lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, config.epochs * steps))
+                lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps)
             if domain_stream is not None:
                 from nuclassify.training._domain import compile_args
 
