@@ -202,3 +202,40 @@ def test_a_views_first_hit_allows_the_vertex_back_to_its_previous_plane():
     assert minerva.PLANE_VIEW[44] == minerva.VIEWS.index("u") and minerva.PLANE_VIEW[40] == minerva.VIEWS.index("u")
     assert _earliest_z("u", pz[44]) == pytest.approx(pz[41])
     assert _earliest_z("x", pz[45]) == pytest.approx(pz[44])
+
+
+def _timed(views, energy, time):
+    """Copies of ``views`` with every hit given ``energy`` (MeV) and ``time`` (ns)."""
+    out = []
+    for img in views:
+        img = img.copy()
+        lit = img[..., 0] > 0
+        img[..., 0] = np.where(lit, energy, 0.0)
+        img[..., 1] = np.where(lit, time, 0.0)
+        out.append(img)
+    return out
+
+
+def test_an_overlapping_interaction_with_more_hits_does_not_take_the_events_time():
+    """Hit times are relative to the event's reconstructed vertex time (MINERvA's lattices store
+    ``latticeRelativeTimes``), so the interaction of interest is the one at t = 0. An overlapping
+    interaction 40 ns later and upstream, with more hits, moved the old median-time rule (kept by
+    ``hough``) onto it; trackfit keeps the hits at 0. With times that are not relative (a gate
+    clock, nothing lit near 0) trackfit falls back to the median time and still finds the vertex."""
+    from nuclassify.evaluation.trackfit import HoughFit
+
+    rng = np.random.default_rng(5)
+    pz, _, _ = minerva.planes()
+    main_z = np.full(6, pz[120] - 5.0)
+    pile_z = np.full(6, minerva.TARGETS[1].z_center_mm)
+    main = _timed(straight_track_events(main_z, rng, n_tracks=1), 2.0, 1.0)
+    pile = _timed(straight_track_events(pile_z, rng, n_tracks=3), 2.0, 40.0)
+    views = tuple(np.where(p[..., :1] > 0, p, m) for m, p in zip(main, pile, strict=True))
+    n_main = sum(((v[..., 0] > 0) & (v[..., 1] < 10)).sum(axis=(1, 2)) for v in views)
+    n_pile = sum(((v[..., 0] > 0) & (v[..., 1] > 10)).sum(axis=(1, 2)) for v in views)
+    assert np.all(n_pile > n_main)  # the overlap outnumbers the event: the median time is its time
+    truth = minerva.segment_of_z(main_z)
+    assert np.array_equal(_tf().predict(views).segment, truth)
+    assert np.all(HoughFit(("x", "u", "v"), SHAPES).predict(views).segment == minerva.TARGETS[1].segment)
+    gate_clock = tuple(np.where(v[..., :1] > 0, v + np.array([0.0, 5000.0], np.float32), v) for v in main)
+    assert np.array_equal(_tf().predict(gate_clock).segment, truth)
