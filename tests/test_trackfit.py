@@ -221,8 +221,9 @@ def test_an_overlapping_interaction_with_more_hits_does_not_take_the_events_time
     ``latticeRelativeTimes``), so the interaction of interest is the one at t = 0. An overlapping
     interaction 40 ns later and upstream, with more hits, moved the old median-time rule (kept by
     ``hough``) onto it; trackfit keeps the hits at 0. With times that are not relative (a gate
-    clock, nothing lit near 0) trackfit falls back to the median time and still finds the vertex."""
-    from nuclassify.evaluation.trackfit import HoughFit
+    clock, nothing lit near 0) trackfit falls back to the median time and still finds the vertex.
+    trackreco shares the time cleaning."""
+    from nuclassify.evaluation.trackfit import HoughFit, TrackReco
 
     rng = np.random.default_rng(5)
     pz, _, _ = minerva.planes()
@@ -236,6 +237,7 @@ def test_an_overlapping_interaction_with_more_hits_does_not_take_the_events_time
     assert np.all(n_pile > n_main)  # the overlap outnumbers the event: the median time is its time
     truth = minerva.segment_of_z(main_z)
     assert np.array_equal(_tf().predict(views).segment, truth)
+    assert np.array_equal(TrackReco(("x", "u", "v"), SHAPES).predict(views).segment, truth)
     assert np.all(HoughFit(("x", "u", "v"), SHAPES).predict(views).segment == minerva.TARGETS[1].segment)
     gate_clock = tuple(np.where(v[..., :1] > 0, v + np.array([0.0, 5000.0], np.float32), v) for v in main)
     assert np.array_equal(_tf().predict(gate_clock).segment, truth)
