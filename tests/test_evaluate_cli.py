@@ -67,6 +67,12 @@ def test_trackfit_json_per_segment(files):
         assert {"accuracy", "n"} <= set(v)
     seg3 = payload["per_segment"]["3"]
     assert seg3["n"] == int(np.sum(files["seg"] == 3))
+    # trackfit returns a vertex z: its residuals against the true z, per region, and the tracks used.
+    vertex = payload["vertex"]
+    assert set(vertex["regions"]) == {"targets", "water", "tracker", "all"}
+    assert vertex["regions"]["all"]["n"] == 90
+    assert vertex["regions"]["all"]["core_width_mm"] < 30.0  # straight tracks: within about a plane
+    assert vertex["n_tracks"]["mean"] > 2.0
 
 
 def test_model_per_segment_has_baseline_and_plots(files):
@@ -84,6 +90,7 @@ def test_model_per_segment_has_baseline_and_plots(files):
               "--per-segment", "--json"])
     payload = json.loads(r.stdout)
     assert payload["baseline"]["model"] == "trackfit"
+    assert "vertex" not in payload  # a network gives no vertex z
     assert all("baseline_accuracy" in v for v in payload["per_segment"].values())
     # the paired test: the discordant counts are the accuracy difference in events
     test = payload["baseline"]["mcnemar"]

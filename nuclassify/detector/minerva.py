@@ -33,7 +33,7 @@ __all__ = [
     "NUCLEAR_REGION_Z_MM", "TRACKER_START_Z_MM", "FIDUCIAL_APOTHEM_MM",
     "DETECTOR_APOTHEM_MM", "SCINT_THICKNESS_MM", "IMAGE_COLUMNS", "IMAGE_COLUMNS_2016", "image_columns", "N_PLANECODES",
     "material_at", "material_code_at", "MATERIAL_CODES", "planecode_of_z", "planecode_z", "inside_hexagon",
-    "target_by_number",
+    "target_by_number", "VERTEX_REGIONS", "vertex_region",
 ]
 
 N_STRIPS = 127
@@ -117,6 +117,38 @@ def segment_of_z(z_mm: np.ndarray | float) -> np.ndarray:
     """Segment label (0-10, not in z order) of each vertex z in mm."""
     idx = np.searchsorted(_EDGES, np.asarray(z_mm, dtype=np.float64), side="right")
     return _Z_ORDER_ARRAY[idx]
+
+
+# Where a vertex sits, for resolution figures: in a passive target's material, in the water
+# target, or in scintillator (tracking modules, upstream and downstream of the targets).
+VERTEX_REGIONS: tuple[str, ...] = ("targets", "water", "tracker")
+# T3's carbon block (76.3 mm) is centred 25.2 mm downstream of its iron and lead (MAT-MINERvA
+# TargetUtils); every other target's materials share one centre.
+_T3_CARBON_CENTER_MM = 4945.9
+
+
+def _material_extents() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lower z, upper z, is water) of each passive target's material."""
+    lo, hi, water = [], [], []
+    for t in TARGETS:
+        half = max(t.thickness_mm) / 2 if t.number != 3 else t.thickness_mm[1] / 2
+        lo.append(t.z_center_mm - half)
+        hi.append(t.z_center_mm + half if t.number != 3 else _T3_CARBON_CENTER_MM + t.thickness_mm[0] / 2)
+        water.append(t.number == 0)
+    return np.asarray(lo), np.asarray(hi), np.asarray(water)
+
+
+_TARGET_LO, _TARGET_HI, _TARGET_IS_WATER = _material_extents()
+
+
+def vertex_region(z_mm: np.ndarray | float) -> np.ndarray:
+    """Index into :data:`VERTEX_REGIONS` of each vertex z (mm): 0 targets, 1 water, 2 tracker."""
+    z = np.atleast_1d(np.asarray(z_mm, dtype=np.float64))
+    inside = (z[:, None] >= _TARGET_LO[None, :]) & (z[:, None] <= _TARGET_HI[None, :])
+    out = np.full(len(z), 2, dtype=np.int64)
+    out[(inside & ~_TARGET_IS_WATER[None, :]).any(axis=1)] = 0
+    out[(inside & _TARGET_IS_WATER[None, :]).any(axis=1)] = 1
+    return out
 
 
 # Layout of the nuclear-target region, upstream to downstream: "M" is a tracking module,

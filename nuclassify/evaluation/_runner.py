@@ -20,6 +20,7 @@ from nuclassify.errors import DataFileError
 from nuclassify.evaluation._metrics import CalibrationTally, Tally, mcnemar
 from nuclassify.evaluation._nova import FlavourTally
 from nuclassify.evaluation._segments import SegmentCounts, ZProfile, segment_rows
+from nuclassify.evaluation._vertex_resolution import VertexResolution
 
 __all__ = ["PredictFn", "ModelEvaluation", "evaluate_models", "prefetch", "split_output", "compare_table",
            "pairwise_mcnemar"]
@@ -47,6 +48,7 @@ class ModelEvaluation:
     segments: SegmentCounts | None = None
     zprofile: ZProfile | None = None
     flavour: FlavourTally | None = None
+    vertex: VertexResolution | None = None  # z residuals, for methods that return a vertex z
     extra: dict = field(default_factory=dict)
     calibration: CalibrationTally = field(default_factory=CalibrationTally)  # ECE, NLL, Brier
 
@@ -69,6 +71,8 @@ class ModelEvaluation:
                     test = mcnemar(self.correct, baseline.correct)
                     out["baseline"]["mcnemar"] = {"p_value": test.p_value, "only_model_right": test.b,
                                                   "only_baseline_right": test.c}
+        if self.vertex is not None:
+            out["vertex"] = self.vertex.summary()
         if self.flavour is not None:
             out["flavours"] = self.flavour.summary()
             out["efficiency_purity_curve"] = self.flavour.curves()
@@ -87,6 +91,8 @@ def evaluate_models(dataset: Any, predictors: Mapping[str, PredictFn], *, target
         target: label target (default the file's).
         per_segment: also count per true segment and per true z (default: when the target is
             "segment"); needs the truth z field for the z profile (skipped if absent).
+            A method that returns a vertex z (the classical ones) has its z residuals measured
+            whenever the target is "segment" and the file holds the true z.
         score_cut: the flavour-score cut for NOvA's "at cut" efficiency and purity.
         on_batch: called with the batch's event count (progress bars).
 
@@ -101,11 +107,11 @@ def evaluate_models(dataset: Any, predictors: Mapping[str, PredictFn], *, target
     names = tuple(dataset.class_names(target))
     k = len(names)
     segment_mode = (target == "segment") if per_segment is None else bool(per_segment and target == "segment")
-    z_field = _z_field(dataset) if segment_mode else None
+    z_field = _z_field(dataset) if target == "segment" else None
     flavour_mode = dataset.layout == "nova-cvn"
     evals = {name: ModelEvaluation(name, names, Tally(k), np.zeros(len(idx), dtype=bool),
                                    SegmentCounts() if segment_mode else None,
-                                   ZProfile() if z_field else None,
+                                   ZProfile() if z_field and segment_mode else None,
                                    FlavourTally(list(names), score_cut) if flavour_mode else None)
              for name in predictors}
     pos = 0
@@ -113,7 +119,8 @@ def evaluate_models(dataset: Any, predictors: Mapping[str, PredictFn], *, target
         n = len(labels)
         z_true = dataset.read_truth(z_field, idx[pos:pos + n]) if z_field else None
         for name, fn in predictors.items():
-            probs, _ = split_output(fn(views))
+            out = fn(views)
+            probs, z_reco = split_output(out)
             if probs.shape != (n, k):
                 raise DataFileError(dataset.path, f"{name} returned probabilities of shape {probs.shape}, "
                                                   f"expected ({n}, {k}) for target {target}")
@@ -129,6 +136,10 @@ def evaluate_models(dataset: Any, predictors: Mapping[str, PredictFn], *, target
                 ev.zprofile.update(z_true, ok)
             if ev.flavour is not None:
                 ev.flavour.update(labels, probs)
+            if z_reco is not None and z_true is not None:
+                if ev.vertex is None:
+                    ev.vertex = VertexResolution()
+                ev.vertex.update(z_reco, z_true, getattr(out, "columns", None))
         pos += n
         if on_batch is not None:
             on_batch(n)
