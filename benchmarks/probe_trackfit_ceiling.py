@@ -1,0 +1,85 @@
+"""How far can a classical vertex finder go on this simulation? A one-off probe behind issue 14's note.
+
+On a simulated MINERvA file this prints each classical method's accuracy (trackfit, hough,
+trackreco, the upstream-hit rule), overall and for events with a backward hadron, with pile-up,
+and with neither (truth from ``vtx_data/backward`` and ``vtx_data/pileup``), and the accuracy of
+an oracle that, event by event, picks whichever of them is right: an upper bound for any rule
+that chooses among these methods' answers. The issue's goal, a third fewer errors than hough,
+needs 90.3% on the README's file.
+
+It then counts the configuration that keeps trackfit under the upstream-hit rule in segment 0
+(upstream of target 1): the X track starts before target 1 and trackfit calls the vertex just
+behind it. The true segment of those events says which call is right more often.
+
+Usage: nuclassify simulate minerva -n 5000 --seed 7 -o test.h5
+       python benchmarks/probe_trackfit_ceiling.py test.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from nuclassify.data import open_dataset
+from nuclassify.detector import minerva
+from nuclassify.evaluation import upstream_rule_segments
+from nuclassify.evaluation.trackfit import HoughFit, TrackFit, TrackReco
+from nuclassify.evaluation.trackfit import _vertex as vertex_module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", help="a simulated MINERvA file (with vtx_data truth)")
+    args = parser.parse_args()
+    with open_dataset(args.data) as ds:
+        views = ds.read_views(np.arange(ds.n_events))
+        y = ds.labels()
+        backward = ds.read_truth("vtx_data/backward") > 0
+        pileup = ds.read_truth("vtx_data/pileup") > 0
+        names, shapes = ds.view_names, ds.view_shapes
+    view_z = [minerva.view_plane_z(v, views[k].shape[2]) for k, v in enumerate(names)]
+    recorded: list[dict] = []
+    fit = TrackFit(names, shapes)
+    original = TrackFit._event_vertex
+
+    def spy(self: TrackFit, hits: dict) -> tuple[float, int]:
+        recorded.append(hits)
+        return original(self, hits)
+
+    TrackFit._event_vertex = spy
+    try:
+        trackfit = fit.predict(views)
+    finally:
+        TrackFit._event_vertex = original
+    calls = {"trackfit": trackfit.segment, "hough": HoughFit(names, shapes).predict(views).segment,
+             "trackreco": TrackReco(names, shapes).predict(views).segment,
+             "upstream-hit rule": upstream_rule_segments(views, view_z)}
+    neither = ~backward & ~pileup
+    print(f"{'method':<28}{'all':>8}{'backward':>10}{'pile-up':>9}{'neither':>9}")
+    print(f"{'events':<28}{len(y):>8}{backward.sum():>10}{pileup.sum():>9}{neither.sum():>9}")
+    right = {k: v == y for k, v in calls.items()}
+    any_right = np.logical_or.reduce(list(right.values()))
+    for name, ok in [*right.items(), ("oracle: any of the four", any_right)]:
+        print(f"{name:<28}" + "".join(f"{100 * ok[m].mean():>{w}.1f}%"
+                                      for m, w in ((slice(None), 7), (backward, 9), (pileup, 8), (neither, 8))))
+    # Segment 0 against target 1: the X track starts before target 1, trackfit calls the plane behind it.
+    t1_back = float(minerva.planes()[0][np.searchsorted(minerva.planes()[0], minerva.TARGETS[0].z_center_mm)])
+    truth = []
+    in_target_1 = np.abs(np.nan_to_num(trackfit.z, nan=0.0) - minerva.TARGETS[0].z_center_mm) < 1.0
+    for i, hits in enumerate(recorded):
+        if not in_target_1[i]:
+            continue
+        z_all = np.concatenate([h[0] for h in hits.values()])
+        _, mains = vertex_module.track_anchor(hits, z_all, True)
+        x_start = [m.z_start for m in mains if m.view == "x"]
+        if x_start and x_start[0] < minerva.TARGETS[0].z_center_mm:
+            truth.append(int(y[i]))
+    counts = np.bincount(truth, minlength=minerva.N_SEGMENTS)
+    print(f"X track starts before target 1, trackfit calls target 1 (first plane behind it at {t1_back:.0f} mm): "
+          f"{len(truth)} events; truly in target 1: {counts[1]}, upstream of it (segment 0): {counts[0]}, "
+          f"elsewhere: {len(truth) - counts[0] - counts[1]}")
+
+
+if __name__ == "__main__":
+    main()
