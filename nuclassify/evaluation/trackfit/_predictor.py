@@ -169,10 +169,10 @@ class TrackFit:
 class HoughFit(TrackFit):
     """The original Hough baseline under the name ``hough``, kept so that the gain is measured on the same events.
 
-    It differs from :class:`TrackFit` in two things: each view's start votes as a point (the median
-    of the starts less one plane of slack opens the activity search), and an event without a clean
-    hit gets the uniform distribution (its argmax, segment 0). Its time cleaning is the original
-    one too: +-20 ns around the median time of the clearly lit hits.
+    It differs from :class:`TrackFit` in three things: each view's start votes as a point (the
+    median of the starts less one plane of slack opens the activity search); an event without a
+    clean hit gets the uniform distribution (its argmax, segment 0); and its time cleaning is the
+    original one, +-20 ns around the median time of the clearly lit hits.
     """
 
     name = "hough"
