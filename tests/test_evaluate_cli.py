@@ -157,6 +157,12 @@ def test_the_classical_methods_are_compared_by_name_without_keras(files):
     rows = {row["model"]: row for row in json.loads(r.stdout)["models"]}
     assert set(rows) == {"trackfit", "hough", "trackreco"}
     assert all(0.5 <= row["accuracy"] <= 1.0 for row in rows.values())  # straight tracks: each finds most
+    # The text report adds the vertex table: one row per method, each region's core width and pull.
+    text = _run(["evaluate", "--compare", "trackfit", "hough", "--data", str(files["data"])]).stdout
+    table = text.split("vertex z - z_true")[1].strip().splitlines()
+    assert table[1].split()[:4] == ["model", "targets", "water", "tracker"]
+    assert [line.split()[0] for line in table[2:]] == ["trackfit", "hough"]
+    assert all(" mm (" in line for line in table[2:])
     from nuclassify.evaluation import uses_keras
 
     assert not any(uses_keras(name) for name in ("trackfit", "HOUGH", "trackreco"))

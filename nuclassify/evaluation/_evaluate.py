@@ -35,6 +35,7 @@ from nuclassify.evaluation._runner import (
     evaluate_models,
     pairwise_mcnemar,
 )
+from nuclassify.evaluation._vertex_resolution import format_vertex_table
 
 __all__ = ["EvaluationPlan", "EvaluationRun", "plan_evaluation", "evaluate_runs", "unique_name"]
 
@@ -98,7 +99,9 @@ class EvaluationRun:
     def format(self) -> str:
         """The text report: the comparison table, or the single model's report."""
         if self.comparing:
-            return format_compare(self._compare_rows())
+            text = format_compare(self._compare_rows())
+            vertex = {name: ev.vertex for name, ev in self.evaluations.items() if ev.vertex is not None}
+            return text + ("\n\n" + format_vertex_table(vertex) if vertex else "")
         return format_evaluation(self.main_evaluation, self.baseline_evaluation, per_segment=self.per_segment,
                                  calibration=self.calibration.get(self.main),
                                  temperature=self.temperatures.get(self.main))

@@ -29,7 +29,7 @@ import numpy as np
 
 from nuclassify.detector.minerva import VERTEX_REGIONS, vertex_region
 
-__all__ = ["VertexResolution", "core_width"]
+__all__ = ["VertexResolution", "core_width", "format_vertex_table"]
 
 _MAD_TO_SIGMA = 1.4826  # sigma of a Gaussian / its median absolute deviation
 _FAR_MM = 100.0
@@ -117,3 +117,23 @@ class VertexResolution:
         far = regions["all"]["beyond_100mm"]
         tail = f"; {100 * far:.1f}% of vertices more than 100 mm off" if far is not None else ""
         return "vertex z core width: " + ", ".join(parts) + tail if parts else ""
+
+
+def format_vertex_table(methods: dict[str, VertexResolution]) -> str:
+    """``evaluate --compare``'s vertex table: per method and region, the core width (pull core width)."""
+    summaries = {name: res.summary()["regions"] for name, res in methods.items()}
+    name_w = max(12, *(len(n) for n in summaries))
+    lines = ["vertex z - z_true: core width (pull core width) where the true vertex lies",
+             f"{'model':<{name_w}} " + " ".join(f"{r:>16}" for r in VERTEX_REGIONS) + f" {'>100 mm off':>12}"]
+    for name, regions in summaries.items():
+        cells = []
+        for r in VERTEX_REGIONS:
+            row = regions[r]
+            if row["core_width_mm"] is None:
+                cells.append(f"{'-':>16}")
+                continue
+            pull = f" ({row['pull_core_width']:.2f})" if row.get("pull_core_width") is not None else ""
+            cells.append(f"{row['core_width_mm']:.1f} mm{pull}".rjust(16))
+        far = regions["all"]["beyond_100mm"]
+        lines.append(f"{name:<{name_w}} " + " ".join(cells) + (f" {100 * far:>11.1f}%" if far is not None else ""))
+    return "\n".join(lines)
