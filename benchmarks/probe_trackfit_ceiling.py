@@ -4,8 +4,10 @@ On a simulated MINERvA file this prints each classical method's accuracy (trackf
 trackreco, the upstream-hit rule), overall and for events with a backward hadron, with pile-up,
 and with neither (truth from ``vtx_data/backward`` and ``vtx_data/pileup``), and the accuracy of
 an oracle that, event by event, picks whichever of them is right: an upper bound for any rule
-that chooses among these methods' answers. The issue's goal, a third fewer errors than hough,
-needs 90.3% on the README's file.
+that chooses among these methods' answers. "Neither" is split into charged- and neutral-current
+events. ``--predictions NAME=CSV ...`` adds networks' ``nuclassify predict`` output for the same
+file (for example the reproduce run's ``predictions/*.csv`` on its test file). The issue's goal,
+a third fewer errors than hough, needs 90.3% on the README's file.
 
 Per segment it sets trackfit beside the upstream-hit rule (the issue asks that no segment fall
 below it). It then counts the configuration that keeps trackfit under the upstream-hit rule in segment 0
@@ -14,6 +16,8 @@ behind it. The true segment of those events says which call is right more often.
 
 Usage: nuclassify simulate minerva -n 5000 --seed 7 -o test.h5
        python benchmarks/probe_trackfit_ceiling.py test.h5
+       python benchmarks/probe_trackfit_ceiling.py OUT/data/minerva_test.h5 \
+           --predictions 3view-1col=OUT/predictions/3view-1col.csv conv4=OUT/predictions/conv4.csv
 """
 
 from __future__ import annotations
@@ -29,16 +33,29 @@ from nuclassify.evaluation.trackfit import HoughFit, TrackFit, TrackReco
 from nuclassify.evaluation.trackfit import _vertex as vertex_module
 
 
+def _predicted(path: str, event_ids: np.ndarray) -> np.ndarray:
+    """The ``predicted`` column of a predict CSV, in the data file's event order."""
+    import csv
+
+    with open(path, newline="") as handle:
+        calls = {int(row["event_id"]): int(row["predicted"]) for row in csv.DictReader(handle)}
+    return np.array([calls[int(i)] for i in event_ids])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", help="a simulated MINERvA file (with vtx_data truth)")
+    parser.add_argument("--predictions", nargs="*", default=[], metavar="NAME=CSV",
+                        help="networks' `nuclassify predict` CSVs for this file, set beside the classical methods")
     args = parser.parse_args()
     with open_dataset(args.data) as ds:
         views = ds.read_views(np.arange(ds.n_events))
         y = ds.labels()
         backward = ds.read_truth("vtx_data/backward") > 0
         pileup = ds.read_truth("vtx_data/pileup") > 0
+        charged = ds.read_truth("gen_data/current") == 1
         names, shapes = ds.view_names, ds.view_shapes
+        event_ids = ds.event_ids()
     view_z = [minerva.view_plane_z(v, views[k].shape[2]) for k, v in enumerate(names)]
     recorded: list[dict] = []
     fit = TrackFit(names, shapes)
@@ -57,14 +74,17 @@ def main() -> None:
              "trackreco": TrackReco(names, shapes).predict(views).segment,
              "upstream-hit rule": upstream_rule_segments(views, view_z)}
     neither = ~backward & ~pileup
-    print(f"{'method':<28}{'all':>8}{'backward':>10}{'pile-up':>9}{'neither':>9}  McNemar p vs trackfit")
-    print(f"{'events':<28}{len(y):>8}{backward.sum():>10}{pileup.sum():>9}{neither.sum():>9}")
+    groups = ((slice(None), 7), (backward, 9), (pileup, 8), (neither, 8), (neither & charged, 7),
+              (neither & ~charged, 7))
+    print(f"{'method':<28}{'all':>8}{'backward':>10}{'pile-up':>9}{'neither':>9}{'  CC':>8}{'  NC':>8}"
+          "  McNemar p vs trackfit")
+    print(f"{'events':<28}" + "".join(f"{(np.ones(len(y), bool)[m]).sum():>{w + 1}}" for m, w in groups))
     right = {k: v == y for k, v in calls.items()}
     any_right = np.logical_or.reduce(list(right.values()))
-    for name, ok in [*right.items(), ("oracle: any of the four", any_right)]:
+    networks = {name: _predicted(path, event_ids) == y for name, path in (a.split("=", 1) for a in args.predictions)}
+    for name, ok in [*right.items(), ("oracle: any of the four", any_right), *networks.items()]:
         p = "" if name in ("trackfit", "oracle: any of the four") else f"  {mcnemar(right['trackfit'], ok).p_value:.1e}"
-        print(f"{name:<28}" + "".join(f"{100 * ok[m].mean():>{w}.1f}%"
-                                      for m, w in ((slice(None), 7), (backward, 9), (pileup, 8), (neither, 8))) + p)
+        print(f"{name:<28}" + "".join(f"{100 * ok[m].mean():>{w}.1f}%" for m, w in groups) + p)
     print("per segment (z order): trackfit against the upstream-hit rule; '<' where trackfit is below it")
     for seg in minerva.SEGMENT_Z_ORDER:
         k = y == seg
