@@ -10,8 +10,6 @@ import numpy as np
 from nuclassify.detector.minerva import (
     N_SEGMENTS,
     N_STRIPS,
-    SEGMENT_UPPER_Z_MM,
-    SEGMENT_Z_ORDER,
     STRIP_PITCH_MM,
     TARGETS,
     segment_of_z,
@@ -20,31 +18,10 @@ from nuclassify.detector.minerva import (
 from nuclassify.errors import UsageError
 from nuclassify.evaluation.trackfit._hits import TIME_WINDOW_NS, event_times
 from nuclassify.evaluation.trackfit._refined import refined_vertex
+from nuclassify.evaluation.trackfit._segment import segment_probabilities
 from nuclassify.evaluation.trackfit._vertex import event_vertex_z, vertex_to_prediction_z
 
 __all__ = ["TrackFit", "HoughFit", "TrackFitResult", "segment_probabilities"]
-
-
-# Each segment's z interval, indexed by segment label.
-_LO = np.empty(N_SEGMENTS)
-_HI = np.empty(N_SEGMENTS)
-for _i, _seg in enumerate(SEGMENT_Z_ORDER):
-    _LO[_seg] = -np.inf if _i == 0 else SEGMENT_UPPER_Z_MM[_i - 1]
-    _HI[_seg] = np.inf if _i == N_SEGMENTS - 1 else SEGMENT_UPPER_Z_MM[_i]
-
-
-def segment_probabilities(z: np.ndarray, sigma_mm: float = 5.0, floor: float = 1e-3) -> np.ndarray:
-    """Pseudo-probabilities over the 11 segments from a z estimate.
-
-    Each segment gets exp(-d^2 / 2 sigma^2), d being the distance from z to the segment's
-    interval (0 inside), plus a small floor; rows are normalised to sum to 1. An event without
-    a vertex (nan) gets the uniform distribution. The argmax is always ``segment_of_z(z)``.
-    """
-    z = np.asarray(z, dtype=np.float64)[:, None]
-    d = np.maximum(_LO[None, :] - z, 0.0) + np.maximum(z - _HI[None, :], 0.0)
-    w = np.exp(-0.5 * (d / sigma_mm) ** 2) + floor
-    w[~np.isfinite(z[:, 0])] = 1.0
-    return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 @dataclass
@@ -149,15 +126,26 @@ class TrackFit:
                     hits[name] = (z[lo:hi], t[lo:hi], c[lo:hi], e[lo:hi])
             plane_z[i], n_tracks[i] = self._event_vertex(hits)
         z = vertex_to_prediction_z(plane_z)
-        probs = self._empty_probabilities(segment_probabilities(z), np.isfinite(z))
-        segment = np.where(np.isfinite(z), segment_of_z(np.nan_to_num(z)), np.argmax(probs, axis=1))
         sigma = _z_sigma(plane_z, z)
+        probs = self._empty_probabilities(self._segment_probabilities(z, sigma), np.isfinite(z))
+        segment = np.where(np.isfinite(z), segment_of_z(np.nan_to_num(z)), np.argmax(probs, axis=1))
         return TrackFitResult(probs, segment.astype(np.int64), z.astype(np.float32), sigma, n_tracks)
 
     def _event_vertex(self, hits: dict) -> tuple[float, int]:
         """Vertex plane z of one event (nan without hits) and how many views' tracks voted on it."""
         call = refined_vertex(hits, self.stereo_match)
         return call.plane_z, call.n_tracks
+
+    def _segment_probabilities(self, z: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """Each segment's probability from the vertex z and its uncertainty, with a floor for the
+        vertices put a module or more away (13% of them on simulated events).
+
+        The floor, 0.0125 of the peak per other segment, minimised the log-loss on the simulated
+        tuning file (3,000 events, seed 11); with the old 5 mm and 0.001 (kept by ``hough``) the
+        probabilities were over-confident: ECE 9.7% and NLL 0.81 on the 5,000 test events, against
+        3.6% and 0.66 now, at the same accuracy.
+        """
+        return segment_probabilities(z, np.nan_to_num(sigma, nan=_PLANE_SIGMA_MM), floor=_PROBABILITY_FLOOR)
 
     def _empty_probabilities(self, probs: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """An event with no clean hit gets the segments' shares of interactions (``_SEGMENT_PRIOR``)."""
@@ -169,10 +157,11 @@ class TrackFit:
 class HoughFit(TrackFit):
     """The original Hough baseline under the name ``hough``, kept so that the gain is measured on the same events.
 
-    It differs from :class:`TrackFit` in three things: each view's start votes as a point (the
+    It differs from :class:`TrackFit` in four things: each view's start votes as a point (the
     median of the starts less one plane of slack opens the activity search); an event without a
-    clean hit gets the uniform distribution (its argmax, segment 0); and its time cleaning is the
-    original one, +-20 ns around the median time of the clearly lit hits.
+    clean hit gets the uniform distribution (its argmax, segment 0); its time cleaning is the
+    original one, +-20 ns around the median time of the clearly lit hits; and so are its segment
+    probabilities (5 mm around the vertex z, floor 0.001).
     """
 
     name = "hough"
@@ -185,6 +174,9 @@ class HoughFit(TrackFit):
 
     def _event_vertex(self, hits: dict) -> tuple[float, int]:
         return event_vertex_z(hits, self.stereo_match), sum(len(h[0]) >= 3 for h in hits.values())
+
+    def _segment_probabilities(self, z: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        return segment_probabilities(z)  # the original 5 mm and floor 0.001
 
     def _empty_probabilities(self, probs: np.ndarray, seen: np.ndarray) -> np.ndarray:
         return probs
@@ -216,4 +208,5 @@ def _z_sigma(plane_z: np.ndarray, z: np.ndarray) -> np.ndarray:
 _PLANE_SIGMA_MM = 9.7
 _TARGET_SIGMA_MM = 12.1
 _WATER_SIGMA_MM = 106.0
+_PROBABILITY_FLOOR = 0.0125
 _WATER_Z_MM = next(t.z_center_mm for t in TARGETS if t.number == 0)
