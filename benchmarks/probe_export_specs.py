@@ -18,19 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 from bench_export import make_file, make_run  # noqa: E402
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def make_nova_file(path: Path, n: int, seed: int) -> None:
@@ -87,9 +82,9 @@ def main() -> None:
             seconds: dict[str, list[float]] = {k: [] for k in fns}
             for i in range(args.repeats):
                 for key in (list(fns) if i % 2 == 0 else list(fns)[::-1]):
-                    c0 = _cpu()
+                    c0 = time.process_time()
                     fns[key]()
-                    seconds[key].append(_cpu() - c0)
+                    seconds[key].append(time.process_time() - c0)
             k_rate, o_rate = (args.batch / min(seconds[k]) for k in ("keras", "onnx"))
             rows.append((name, o_rate, k_rate))
             print(f"{name:12s} onnxruntime {o_rate:7.0f} ev/CPU-s | baseline Keras {k_rate:7.0f} ev/CPU-s | "

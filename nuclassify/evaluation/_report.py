@@ -40,8 +40,9 @@ def format_evaluation(ev: ModelEvaluation, baseline: ModelEvaluation | None = No
              f"(95% CI {_p(lo)} - {_p(hi)}) on {ev.tally.n} events"]
     if calibration is not None and calibration.n:
         lines.append(format_calibration(calibration, temperature))
-    if ev.vertex is not None and ev.vertex.format():
-        lines.append(ev.vertex.format())
+    vertex_line = ev.vertex.format() if ev.vertex is not None else ""
+    if vertex_line:
+        lines.append(vertex_line)
     if baseline is not None:
         blo, bhi = baseline.tally.accuracy_ci()
         lines.append(f"baseline {baseline.name}: accuracy {_p(baseline.tally.accuracy)} (95% CI {_p(blo)} - {_p(bhi)})")

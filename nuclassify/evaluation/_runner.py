@@ -117,7 +117,14 @@ def evaluate_models(dataset: Any, predictors: Mapping[str, PredictFn], *, target
     pos = 0
     for views, labels in prefetch(dataset.batches(batch_size, target=target, indices=idx)):
         n = len(labels)
-        z_true = dataset.read_truth(z_field, idx[pos:pos + n]) if z_field else None
+        z_true = None  # read on first need: networks without the z profile never need it
+
+        def true_z(lo: int = pos, n: int = n) -> np.ndarray:
+            nonlocal z_true
+            if z_true is None:
+                z_true = dataset.read_truth(z_field, idx[lo:lo + n])
+            return z_true
+
         for name, fn in predictors.items():
             out = fn(views)
             probs, z_reco = split_output(out)
@@ -133,13 +140,13 @@ def evaluate_models(dataset: Any, predictors: Mapping[str, PredictFn], *, target
             if ev.segments is not None:
                 ev.segments.update(labels, ok)
             if ev.zprofile is not None:
-                ev.zprofile.update(z_true, ok)
+                ev.zprofile.update(true_z(), ok)
             if ev.flavour is not None:
                 ev.flavour.update(labels, probs)
-            if z_reco is not None and z_true is not None:
+            if z_reco is not None and z_field:
                 if ev.vertex is None:
                     ev.vertex = VertexResolution()
-                ev.vertex.update(z_reco, z_true, getattr(out, "columns", None))
+                ev.vertex.update(z_reco, true_z(), getattr(out, "columns", None))
         pos += n
         if on_batch is not None:
             on_batch(n)

@@ -83,10 +83,10 @@ class VertexResolution:
         if self.n_tracks:
             n = np.concatenate(self.n_tracks)
             n = n[np.isfinite(n)].astype(np.int64)
+            capped = np.minimum(n, 3)
             out["n_tracks"] = {"mean": float(n.mean()) if len(n) else None,
-                               "fraction": {str(c): float(np.mean(np.minimum(n, 3) == c)) if len(n) else None
-                                            for c in range(4)}}
-            out["n_tracks"]["fraction"]["3+"] = out["n_tracks"]["fraction"].pop("3")
+                               "fraction": {label: float(np.mean(capped == c)) if len(n) else None
+                                            for c, label in enumerate(("0", "1", "2", "3+"))}}
         if self.fit_quality:
             q = np.concatenate(self.fit_quality)
             q = q[np.isfinite(q)]

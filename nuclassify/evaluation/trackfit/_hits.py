@@ -130,8 +130,8 @@ def event_times(b: np.ndarray, e: np.ndarray, time: np.ndarray, n: int,
     """
     lit = e > _LIT_MEV
     bl, tl = b[lit], time[lit]
-    at_zero = np.bincount(bl[(tl >= window_ns[0]) & (tl <= window_ns[1])], minlength=n) >= _MIN_LIT_AT_ZERO
-    at_zero &= relative
+    near_zero = (tl >= window_ns[0]) & (tl <= window_ns[1])
+    at_zero = (np.bincount(bl[near_zero], minlength=n) >= _MIN_LIT_AT_ZERO) if relative else np.zeros(n, bool)
     order = np.lexsort((tl, bl))
     bl, tl = bl[order], tl[order]
     bounds = np.searchsorted(bl, np.arange(n + 1))

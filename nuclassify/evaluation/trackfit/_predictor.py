@@ -11,8 +11,8 @@ from nuclassify.detector.minerva import (
     N_SEGMENTS,
     N_STRIPS,
     STRIP_PITCH_MM,
-    TARGETS,
     segment_of_z,
+    target_by_number,
     view_plane_z,
 )
 from nuclassify.errors import UsageError
@@ -209,4 +209,4 @@ _PLANE_SIGMA_MM = 9.7
 _TARGET_SIGMA_MM = 12.1
 _WATER_SIGMA_MM = 106.0
 _PROBABILITY_FLOOR = 0.0125
-_WATER_Z_MM = next(t.z_center_mm for t in TARGETS if t.number == 0)
+_WATER_Z_MM = target_by_number(0).z_center_mm
