@@ -18,7 +18,7 @@ from nuclassify.detector.minerva import (
 from nuclassify.errors import UsageError
 from nuclassify.evaluation.trackfit._hits import TIME_WINDOW_NS, event_times
 from nuclassify.evaluation.trackfit._refined import refined_vertex
-from nuclassify.evaluation.trackfit._segment import segment_probabilities
+from nuclassify.evaluation.trackfit._segment import SEGMENT_PRIOR, segment_probabilities
 from nuclassify.evaluation.trackfit._vertex import event_vertex_z, vertex_to_prediction_z
 
 __all__ = ["TrackFit", "HoughFit", "TrackFitResult", "segment_probabilities"]
@@ -148,9 +148,9 @@ class TrackFit:
         return segment_probabilities(z, np.nan_to_num(sigma, nan=_PLANE_SIGMA_MM), floor=_PROBABILITY_FLOOR)
 
     def _empty_probabilities(self, probs: np.ndarray, seen: np.ndarray) -> np.ndarray:
-        """An event with no clean hit gets the segments' shares of interactions (``_SEGMENT_PRIOR``)."""
+        """An event with no clean hit gets the segments' shares of interactions (``SEGMENT_PRIOR``)."""
         out = probs.copy()
-        out[~seen] = _SEGMENT_PRIOR
+        out[~seen] = SEGMENT_PRIOR
         return out
 
 
@@ -180,13 +180,6 @@ class HoughFit(TrackFit):
 
     def _empty_probabilities(self, probs: np.ndarray, seen: np.ndarray) -> np.ndarray:
         return probs
-
-
-# An event with nothing clean to see (a neutral-current event whose products are neutrons) is
-# called by where interactions happen, which follows the mass: the share of each segment (by
-# label 0-10) among the 3,000 events of a simulated tuning file (seed 11). Its argmax is segment
-# 8, the water target with the scintillator around it (21%).
-_SEGMENT_PRIOR = np.array([180, 364, 373, 335, 200, 253, 139, 127, 621, 27, 381], dtype=np.float32) / 3000.0
 
 
 def _z_sigma(plane_z: np.ndarray, z: np.ndarray) -> np.ndarray:
