@@ -14,7 +14,8 @@ below it), as efficiency (the share of the segment's events called there, the is
 and as purity (the share of the events called there that are in it): the rule calls the first
 activity, so its calls lean upstream, which fills segment 0 at the cost of the segments behind.
 It counts the events whose vertex cannot be seen, with no cleaned hit (in time, above the energy
-floor) in the four planes from the true vertex on, and how many of them each method gets right. It then counts the configuration that keeps trackfit under the upstream-hit rule in segment 0
+floor) in the four planes from the true vertex on, and how many of them each method gets right.
+It then counts the configuration that keeps trackfit under the upstream-hit rule in segment 0
 (upstream of target 1): the X track starts before target 1 and trackfit calls the vertex just
 behind it. The true segment of those events says which call is right more often.
 
