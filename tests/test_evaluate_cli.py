@@ -180,3 +180,50 @@ def test_predict_carries_the_classical_methods_fit_columns(files):
         tracks = np.array([float(row[header.index("n_tracks")]) for row in rows[1:]])
         assert len(sigma) > 45 and np.all(sigma > 0) and np.all(sigma < 500)  # mm: a plane to a target's width
         assert np.all((tracks >= 0) & (tracks == np.round(tracks)))
+
+
+def test_compare_per_segment_sets_the_upstream_rule_beside_trackfit_with_paired_tests(files):
+    """--compare with --per-segment: every model's accuracy per segment (z order) and McNemar's p
+    against the most accurate model on that segment's events; the upstream-hit rule runs by name
+    and scores exactly what upstream_rule_segments calls."""
+    from nuclassify.data import open_dataset
+    from nuclassify.detector import minerva
+    from nuclassify.evaluation import mcnemar, upstream_rule_segments
+    from nuclassify.evaluation.trackfit import TrackFit
+
+    r = _run(["evaluate", "--compare", "trackfit", "upstream", "--data", str(files["data"]), "--per-segment",
+              "--json"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    with open_dataset(files["data"]) as ds:
+        views, y = ds.read_views(np.arange(ds.n_events)), ds.labels()
+        view_z = [minerva.view_plane_z(v, views[k].shape[2]) for k, v in enumerate(ds.view_names)]
+        correct = {"upstream": upstream_rule_segments(views, view_z) == y,
+                   "trackfit": TrackFit(ds.view_names, ds.view_shapes).predict(views).segment == y}
+    accuracy = {row["model"]: row["accuracy"] for row in payload["models"]}
+    for name, ok in correct.items():
+        assert abs(accuracy[name] - ok.mean()) < 1e-9
+    reference = max(accuracy, key=accuracy.get)
+    other = "upstream" if reference == "trackfit" else "trackfit"
+    segments = payload["per_segment"]
+    assert [row["segment"] for row in segments] == list(minerva.SEGMENT_Z_ORDER)
+    assert sum(row["n"] for row in segments) == 90
+    tested = 0
+    for row in segments:
+        k = y == row["segment"]
+        assert row["n"] == int(k.sum()) and row["reference"] == reference
+        if not k.any():
+            continue
+        for name, ok in correct.items():
+            assert abs(row["accuracy"][name] - ok[k].mean()) < 1e-9
+        assert list(row["p_value"]) == [other]
+        assert abs(row["p_value"][other] - mcnemar(correct[reference][k], correct[other][k]).p_value) < 1e-12
+        tested += 1
+    assert tested >= 5
+    text = _run(["evaluate", "--compare", "trackfit", "upstream", "--data", str(files["data"]), "--per-segment"]).stdout
+    table = text.split("per segment (detector z order)")[1].strip().split("\n\n")[0].splitlines()
+    assert table[0].split() == ["segment", "target", "n", "trackfit", "upstream"]
+    assert len(table) == 1 + 11 + 1 and "McNemar" in table[-1]
+    # Without --per-segment the comparison stays one table.
+    plain = _run(["evaluate", "--compare", "trackfit", "upstream", "--data", str(files["data"]), "--json"])
+    assert "per_segment" not in json.loads(plain.stdout)

@@ -162,3 +162,55 @@ def test_compare_table_tests_each_model_against_the_best():
     row_b = next(r for r in rows if r["model"] == "b")
     assert row_b["p_value"] < 1e-6 and row_b["vs"] == best[0]["model"]
     assert row_b["p_value"] == pytest.approx(mcnemar(a, b).p_value)
+
+
+def test_the_upstream_rule_as_a_model_calls_what_the_rule_calls():
+    """UpstreamRule (``--model upstream``): its probabilities' argmax is the rule's segment, an event
+    with nothing active goes downstream of target 5 as the rule says, z is the rule's, and
+    non-MINERvA views are refused by name."""
+    from nuclassify.detector import minerva
+    from nuclassify.evaluation import upstream_rule_segments
+    from nuclassify.evaluation.upstream_rule import UpstreamRule
+
+    shapes = {"x": (127, 94, 2), "u": (127, 47, 2), "v": (127, 47, 2)}
+    rng = np.random.default_rng(5)
+    views = [np.zeros((12,) + shapes[v], np.float32) for v in "xuv"]
+    for i in range(11):  # a straight track from a different plane in each event; event 11 stays empty
+        first = 4 + 7 * i
+        views[0][i, 60, first:first + 20, 0] = rng.uniform(2, 4, 20)
+        views[1][i, 60, first // 2:first // 2 + 10, 0] = 3.0
+        views[2][i, 60, first // 2:first // 2 + 10, 0] = 3.0
+    rule = UpstreamRule(["x", "u", "v"], shapes)
+    result = rule.predict(views)
+    view_z = [minerva.view_plane_z(v, shapes[v][1]) for v in "xuv"]
+    expected = upstream_rule_segments(views, view_z)
+    assert np.array_equal(result.segment, expected) and np.array_equal(result.probabilities.argmax(axis=1), expected)
+    assert len(set(expected[:11].tolist())) >= 4  # the events span several segments
+    assert expected[11] == 10 and np.isnan(result.z[11]) and np.all(np.isfinite(result.z[:11]))
+    assert np.allclose(result.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert result.probabilities.max() < 0.95  # the floor: a module's miss is never ruled out
+    with pytest.raises(UsageError, match="x/u/v"):
+        UpstreamRule(["xz", "yz"], [(100, 80, 1), (100, 80, 1)])
+
+
+def test_segment_comparison_pairs_each_model_with_the_reference_per_segment():
+    from nuclassify.evaluation._segments import format_segment_compare, segment_compare_rows
+
+    y = np.repeat(np.arange(11), 20)
+    a, b = SegmentCounts(), SegmentCounts()
+    ok_a = np.ones(len(y), bool)
+    ok_b = np.ones(len(y), bool)
+    ok_b[(y == 0)] = np.arange(20) < 8  # b misses 12 of segment 0's 20 events: p = 2 x 0.5^12
+    ok_a[(y == 8)] = np.arange(20) < 15
+    for counts, ok in ((a, ok_a), (b, ok_b)):
+        counts.update(y[:100], ok[:100])  # in two batches, as the runner streams them
+        counts.update(y[100:], ok[100:])
+    rows = segment_compare_rows(["a", "b"], [a, b], [ok_a, ok_b], reference=0)
+    by_seg = {row["segment"]: row for row in rows}
+    assert [row["segment"] for row in rows] == [0, 1, 6, 2, 7, 3, 8, 4, 9, 5, 10]
+    assert by_seg[0]["accuracy"] == {"a": 1.0, "b": 0.4}
+    assert by_seg[0]["p_value"]["b"] == pytest.approx(2 * 0.5 ** 12)
+    assert by_seg[8]["accuracy"]["a"] == 0.75 and by_seg[8]["p_value"]["b"] == pytest.approx(2 * 0.5 ** 5)
+    assert by_seg[3]["p_value"]["b"] == 1.0 and "a" not in by_seg[3]["p_value"]
+    text = format_segment_compare(rows)
+    assert "40.0% (5e-04)" in text and "against a" in text.splitlines()[-1]

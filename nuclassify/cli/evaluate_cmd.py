@@ -18,12 +18,15 @@ from nuclassify.errors import UsageError
 @click.command("evaluate")
 @click.option("--model", "model_spec", default=None, metavar="RUN_DIR|model.keras|model.onnx|trackfit",
               help="The model to score: a run directory, a .keras file in one, an exported .onnx file "
-                   "(onnxruntime, no TensorFlow), or 'trackfit' ('hough', 'trackreco': other classical methods).")
+                   "(onnxruntime, no TensorFlow), or 'trackfit' ('hough', 'trackreco', 'upstream': other "
+                   "classical methods).")
 @click.option("--compare", "compare_specs", multiple=True, metavar="RUN",
               help="Compare several models on the same events (repeat, or list them after --compare).")
 @click.argument("more", nargs=-1, metavar="[RUN ...]")
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Labelled HDF5 test file.")
-@click.option("--per-segment", is_flag=True, help="Per-segment table with the trackfit baseline side by side.")
+@click.option("--per-segment", is_flag=True,
+              help="Per-segment table with the trackfit baseline side by side (with --compare: every model, "
+                   "and McNemar's p per segment against the best).")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), default=None,
               help="Draw confusion, per-segment, accuracy-vs-z, reliability and accuracy-vs-confidence "

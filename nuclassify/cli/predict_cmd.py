@@ -20,7 +20,8 @@ from nuclassify.cli._output import get_output, start_backend_quietly
 @click.command("predict")
 @click.option("--model", "model_spec", required=True, metavar="RUN_DIR|model.keras|model.onnx|trackfit",
               help="A run directory, a .keras model inside one, an exported .onnx file (onnxruntime, no "
-                   "TensorFlow), or 'trackfit' (the track-based baseline; 'hough' and 'trackreco' are the others).")
+                   "TensorFlow), or 'trackfit' (the track-based baseline; 'hough', 'trackreco' and 'upstream', "
+                   "the upstream-hit rule, are the others).")
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
               help="HDF5 file (labels optional).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,

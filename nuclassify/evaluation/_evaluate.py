@@ -35,6 +35,7 @@ from nuclassify.evaluation._runner import (
     evaluate_models,
     pairwise_mcnemar,
 )
+from nuclassify.evaluation._segments import format_segment_compare, segment_compare_rows
 from nuclassify.evaluation._vertex_resolution import format_vertex_table
 
 __all__ = ["EvaluationPlan", "EvaluationRun", "plan_evaluation", "evaluate_runs", "unique_name"]
@@ -89,10 +90,14 @@ class EvaluationRun:
         """
         if self.comparing:
             evals = list(self.evaluations.values())
-            return {"n_events": self.main_evaluation.tally.n, "models": self._compare_rows(),
-                    "pairwise_p_value": pairwise_mcnemar(evals),
-                    "per_model": {ev.name: self._with_calibration(ev.name, self._segments_if_asked(ev.to_dict()))
-                                  for ev in evals}}
+            payload = {"n_events": self.main_evaluation.tally.n, "models": self._compare_rows(),
+                       "pairwise_p_value": pairwise_mcnemar(evals),
+                       "per_model": {ev.name: self._with_calibration(ev.name, self._segments_if_asked(ev.to_dict()))
+                                     for ev in evals}}
+            segments = self._segment_compare()
+            if segments is not None:
+                payload["per_segment"] = segments
+            return payload
         payload = self._segments_if_asked(self.main_evaluation.to_dict(self.baseline_evaluation))
         return self._with_calibration(self.main, payload)
 
@@ -100,11 +105,23 @@ class EvaluationRun:
         """The text report: the comparison table, or the single model's report."""
         if self.comparing:
             text = format_compare(self._compare_rows())
+            segments = self._segment_compare()
+            if segments is not None:
+                text += "\n\nper segment (detector z order)\n" + format_segment_compare(segments)
             vertex = {name: ev.vertex for name, ev in self.evaluations.items() if ev.vertex is not None}
             return text + ("\n\n" + format_vertex_table(vertex) if vertex else "")
         return format_evaluation(self.main_evaluation, self.baseline_evaluation, per_segment=self.per_segment,
                                  calibration=self.calibration.get(self.main),
                                  temperature=self.temperatures.get(self.main))
+
+    def _segment_compare(self) -> list[dict] | None:
+        """With --per-segment, every model per segment against the most accurate one; else None."""
+        evals = list(self.evaluations.values())
+        if not self.per_segment or any(ev.segments is None for ev in evals):
+            return None
+        best = max(range(len(evals)), key=lambda i: evals[i].tally.accuracy)
+        return segment_compare_rows([ev.name for ev in evals], [ev.segments for ev in evals],
+                                    [ev.correct for ev in evals], best)
 
     def _compare_rows(self) -> list[dict]:
         """The comparison table's rows, each with the model's ECE, NLL and Brier score."""

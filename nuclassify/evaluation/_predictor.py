@@ -39,8 +39,9 @@ CALIBRATION_FILE = "calibration.json"
 #: The model spec that selects the track-based baseline instead of a trained network.
 TRACKFIT = "trackfit"
 #: Every classical (no network) model spec: the baseline, the original Hough method it refines,
-#: and the experimental Kalman + adaptive-vertex chain (nuclassify.evaluation.trackfit).
-CLASSICAL = (TRACKFIT, "hough", "trackreco")
+#: the experimental Kalman + adaptive-vertex chain (nuclassify.evaluation.trackfit), and the
+#: upstream-hit rule, the difficulty yardstick (nuclassify.evaluation.upstream_rule).
+CLASSICAL = (TRACKFIT, "hough", "trackreco", "upstream")
 
 
 @dataclass(frozen=True)
@@ -271,19 +272,21 @@ class WithColumns(tuple):
 
 def _trackfit_predictor(dataset: Any, target: str | None, name: str = TRACKFIT) -> Predictor:
     from nuclassify.evaluation.trackfit import HoughFit, TrackFit, TrackReco
+    from nuclassify.evaluation.upstream_rule import UpstreamRule
 
     if not dataset.layout.startswith("minerva"):
         raise UsageError(f"{name} works on MINERvA files; {dataset.path} is {dataset.layout}")
     if target not in (None, "segment"):
         raise UsageError(f"{name} predicts vertex segments, not {target}")
-    method = {TRACKFIT: TrackFit, "hough": HoughFit, "trackreco": TrackReco}[name]
+    method = {TRACKFIT: TrackFit, "hough": HoughFit, "trackreco": TrackReco, "upstream": UpstreamRule}[name]
     fit = method(dataset.view_names, dataset.view_shapes)
 
     def fn(views: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         result = fit.predict(views)
         return WithColumns(result.probabilities, result.z, result.columns())
 
-    extra = ("z_sigma", "n_tracks", "fit_quality") if name == "trackreco" else ("z_sigma", "n_tracks")
+    extra = {"trackreco": ("z_sigma", "n_tracks", "fit_quality"), "upstream": ()}.get(
+        name, ("z_sigma", "n_tracks"))
     return Predictor(name, fn, "segment", list(dataset.class_names("segment")), True, extra_columns=extra)
 
 
@@ -336,7 +339,7 @@ def load_predictor(spec: str, dataset: Any, target: str | None = None, *, calibr
     """``trackfit``, a run directory, a ``.keras`` or an ``.onnx`` file -> a Predictor checked against ``dataset``.
 
     Args:
-        spec: ``"trackfit"``, ``"hough"`` or ``"trackreco"`` (any case; classical methods), a run
+        spec: ``"trackfit"``, ``"hough"``, ``"trackreco"`` or ``"upstream"`` (any case; classical methods), a run
             directory, a ``.keras`` file beside a run.json, or an ``.onnx`` file from ``nuclassify
             export`` (run by onnxruntime; Keras is not imported).
         dataset: the open :class:`nuclassify.data.Dataset` the predictor will read.

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nuclassify.detector.minerva import N_SEGMENTS, SEGMENT_TARGET, SEGMENT_Z_ORDER
+from nuclassify.evaluation._metrics import mcnemar
 
-__all__ = ["SegmentCounts", "ZProfile", "segment_rows", "format_segment_table"]
+__all__ = ["SegmentCounts", "ZProfile", "segment_rows", "format_segment_table", "segment_compare_rows",
+           "format_segment_compare"]
 
 
 @dataclass
@@ -23,12 +25,19 @@ class SegmentCounts:
 
     n: np.ndarray = field(default_factory=lambda: np.zeros(N_SEGMENTS, dtype=np.int64))
     correct: np.ndarray = field(default_factory=lambda: np.zeros(N_SEGMENTS, dtype=np.int64))
+    # Each event's true segment in the order seen (one byte per event), for paired tests per segment.
+    _true: list[np.ndarray] = field(default_factory=list, repr=False)
 
     def update(self, y_true: np.ndarray, is_correct: np.ndarray) -> None:
         y_true = np.asarray(y_true, dtype=np.int64)
+        self._true.append(y_true.astype(np.int8))
         self.n += np.bincount(y_true, minlength=N_SEGMENTS)[:N_SEGMENTS]
         self.correct += np.bincount(y_true, weights=np.asarray(is_correct, dtype=np.float64),
                                     minlength=N_SEGMENTS)[:N_SEGMENTS].astype(np.int64)
+
+    def true_segments(self) -> np.ndarray:
+        """Every counted event's true segment, in the order the events were counted."""
+        return np.concatenate(self._true) if self._true else np.empty(0, dtype=np.int8)
 
     def accuracy(self) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -100,4 +109,46 @@ def format_segment_table(rows: list[dict], model_name: str = "model", baseline_n
         lines.append(line)
     if has_base:
         lines.append("* marks the better accuracy of each row")
+    return "\n".join(lines)
+
+
+def segment_compare_rows(names: list[str], counts: list[SegmentCounts], correct: list[np.ndarray],
+                         reference: int) -> list[dict]:
+    """Per segment in z order, every model's accuracy and McNemar's p against the ``reference`` model.
+
+    ``correct`` holds each model's per-event correctness on the same events, in the order the
+    counts saw them; the test is paired on the segment's events only. A segment where a model
+    falls below the reference with p < 0.05 is where the reference is really better.
+    """
+    truth = counts[reference].true_segments()
+    rows = []
+    for seg in SEGMENT_Z_ORDER:
+        k = truth == seg
+        row: dict = {"segment": seg, "target": SEGMENT_TARGET[seg], "n": int(k.sum()), "reference": names[reference],
+                     "accuracy": {}, "p_value": {}}
+        for name, ok in zip(names, correct, strict=True):
+            row["accuracy"][name] = float(ok[k].mean()) if k.any() else None
+            if name != names[reference] and k.any():
+                row["p_value"][name] = mcnemar(correct[reference][k], ok[k]).p_value
+        rows.append(row)
+    return rows
+
+
+def format_segment_compare(rows: list[dict]) -> str:
+    """The per-segment comparison: each model's accuracy, with McNemar's p against the reference in brackets."""
+    names = list(rows[0]["accuracy"])
+    width = {n: max(len(n), 16) for n in names}
+    lines = [f"{'segment':>7}  {'target':>6}  {'n':>6}" + "".join(f"  {n:>{width[n]}}" for n in names)]
+    for r in rows:
+        cells = []
+        for n in names:
+            a = r["accuracy"][n]
+            text = "-" if a is None else f"{100 * a:.1f}%"
+            p = r["p_value"].get(n)
+            if p is not None:
+                text += f" ({p:.0e})" if p < 1e-3 else f" ({p:.3f})"
+            cells.append(f"  {text:>{width[n]}}")
+        lines.append(f"{r['segment']:>7}  {r['target'] if r['target'] is not None else '-':>6}  {r['n']:>6}"
+                     + "".join(cells))
+    lines.append(f"(p): McNemar's test against {rows[0]['reference']} on the segment's events")
     return "\n".join(lines)
