@@ -106,7 +106,7 @@ def main() -> None:
     unseen = _vertex_unseen(recorded, true_z)
     print(f"vertex unseen (no cleaned hit in the 4 planes from the true vertex on): {unseen.sum()} events "
           f"({100 * unseen.mean():.1f}%); right on them: "
-          + ", ".join(f"{k} {100 * v[unseen].mean():.0f}%" for k, v in right.items()))
+          + ", ".join(f"{k} {100 * v[unseen].mean():.0f}%" for k, v in {**right, **networks}.items()))
     print("per segment (z order): trackfit against the upstream-hit rule, efficiency and purity; "
           "'<' where trackfit's efficiency is below the rule's")
     for seg in minerva.SEGMENT_Z_ORDER:
