@@ -285,9 +285,8 @@ def _trackfit_predictor(dataset: Any, target: str | None, name: str = TRACKFIT) 
         result = fit.predict(views)
         return WithColumns(result.probabilities, result.z, result.columns())
 
-    extra = {"trackreco": ("z_sigma", "n_tracks", "fit_quality"), "upstream": ()}.get(
-        name, ("z_sigma", "n_tracks"))
-    return Predictor(name, fn, "segment", list(dataset.class_names("segment")), True, extra_columns=extra)
+    return Predictor(name, fn, "segment", list(dataset.class_names("segment")), True,
+                     extra_columns=method.extra_columns)
 
 
 def _onnx_predictor(spec: str, dataset: Any, target: str | None) -> Predictor:

@@ -127,6 +127,7 @@ class UpstreamRule:
 
     name = "upstream"
     n_classes = minerva.N_SEGMENTS
+    extra_columns: tuple[str, ...] = ()  # the rule states no uncertainty (UpstreamRuleResult)
 
     def __init__(self, view_names: Sequence[str], view_shapes: Sequence[Sequence[int]] | Mapping) -> None:
         names = [str(v).lower() for v in view_names]

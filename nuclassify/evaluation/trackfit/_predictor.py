@@ -63,6 +63,7 @@ class TrackFit:
 
     name = "trackfit"
     n_classes = N_SEGMENTS
+    extra_columns = ("z_sigma", "n_tracks")  # the keys of TrackFitResult.columns(), for predict's CSV header
     times_are_relative = True  # the interaction is at t = 0 (:func:`._hits.event_times`)
 
     def __init__(self, view_names: Sequence[str], view_shapes: Sequence[Sequence[int]] | dict,

@@ -45,6 +45,7 @@ class TrackReco:
 
     name = "trackreco"
     n_classes = N_SEGMENTS
+    extra_columns = ("z_sigma", "n_tracks", "fit_quality")  # the keys of TrackRecoResult.columns()
 
     def __init__(self, view_names: Sequence[str], view_shapes: Sequence[Sequence[int]] | dict,
                  options: RecoOptions | None = None) -> None:
