@@ -15,6 +15,9 @@ and as purity (the share of the events called there that are in it): the rule ca
 activity, so its calls lean upstream, which fills segment 0 at the cost of the segments behind.
 It counts the events whose vertex cannot be seen, with no cleaned hit (in time, above the energy
 floor) in the four planes from the true vertex on, and how many of them each method gets right.
+It puts each of trackfit's errors down to one cause (the first that applies: the vertex cannot be
+seen, a backward hadron, pile-up, a boundary call within three planes of the true vertex, a call
+far upstream, far downstream) and, with ``--predictions``, how many of each the networks get right.
 It then counts the configuration that keeps trackfit under the upstream-hit rule in segment 0
 (upstream of target 1): the X track starts before target 1 and trackfit calls the vertex just
 behind it. The true segment of those events says which call is right more often.
@@ -57,6 +60,40 @@ def _vertex_unseen(recorded: list[dict], true_z: np.ndarray, n_planes: int = 4) 
         p = np.searchsorted(plane_z, z_all - 1e-3)
         unseen[i] = not np.any((p >= first[i]) & (p < first[i] + n_planes))
     return unseen
+
+
+def error_causes(called_z: np.ndarray, true_z: np.ndarray, backward: np.ndarray, pileup: np.ndarray,
+                 unseen: np.ndarray) -> np.ndarray:
+    """One cause per event (an index into ``CAUSES``), first match in this order: the vertex cannot
+    be seen, a backward hadron, pile-up, a boundary call (the called plane within three planes of
+    the true vertex's, so the segment edge lies between them), the call far upstream, far downstream.
+
+    A call in a passive target counts from the plane behind the target, where its first hit is;
+    the true vertex from the plane it lies in (half a plane's thickness) or the next one.
+    """
+    plane_z = minerva.PLANE_Z_MM
+    called = np.searchsorted(plane_z, np.nan_to_num(called_z, nan=-1e9) - 1e-3)
+    truth = np.searchsorted(plane_z, true_z - minerva.SCINT_THICKNESS_MM / 2)
+    offset = called - truth
+    cause = np.select([unseen, backward, pileup, np.abs(offset) <= 3, offset < 0], [0, 1, 2, 3, 4], default=5)
+    return np.where(np.isfinite(called_z), cause, 0)
+
+
+CAUSES = ("vertex unseen", "backward hadron", "pile-up", "boundary (within 3 planes)", "far upstream (> 3 planes)",
+          "far downstream (> 3 planes)")
+
+
+def _print_error_causes(called_z: np.ndarray, true_z: np.ndarray, y: np.ndarray, trackfit_right: np.ndarray,
+                        backward: np.ndarray, pileup: np.ndarray, unseen: np.ndarray,
+                        networks: dict[str, np.ndarray]) -> None:
+    """trackfit's errors by cause, and how many of each the networks get right."""
+    cause = error_causes(called_z, true_z, backward, pileup, unseen)
+    wrong = ~trackfit_right
+    print(f"trackfit's {wrong.sum()} errors by cause" + "".join(f"; {k} right on them" for k in networks))
+    for k, name in enumerate(CAUSES):
+        m = wrong & (cause == k)
+        print(f"  {name:<30}{m.sum():>5}" + "".join(f"{100 * ok[m].mean() if m.any() else 0:>{len(n) + 12}.0f}%"
+                                               for n, ok in networks.items()))
 
 
 def main() -> None:
@@ -116,6 +153,7 @@ def main() -> None:
         below = "  <" if a < b else ""
         print(f"  segment {seg:>2}: {k.sum():>5} events  efficiency trackfit {100 * a:5.1f}% rule {100 * b:5.1f}%"
               f"  purity trackfit {100 * pa:5.1f}% rule {100 * pb:5.1f}%{below}")
+    _print_error_causes(trackfit.z, true_z, y, right["trackfit"], backward, pileup, unseen, networks)
     # Segment 0 against target 1: the X track starts before target 1, trackfit calls the plane behind it.
     t1_back = float(minerva.planes()[0][np.searchsorted(minerva.planes()[0], minerva.TARGETS[0].z_center_mm)])
     truth = []
