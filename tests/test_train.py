@@ -112,6 +112,28 @@ def test_non_empty_run_dir_is_refused_and_kept(tiny_minerva, tiny_spec, tmp_path
     assert "holds another run" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_overwrite_keeps_the_replaced_run_until_the_new_one_completes(tiny_minerva, tiny_spec, tmp_path):
+    out = tmp_path / "run"
+    fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=1, quiet=True, seed=1))
+    old = {n: (out / n).read_bytes() for n in ("run.json", "model.keras", "history.csv")}
+    # Ctrl-C during the replacement, after its first checkpoint: the old run is kept aside, the new one resumes
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, quiet=True, overwrite=True, backup_every=1, seed=2),
+            callbacks=[_at_batch(0, 2, _raise_interrupt)])
+    kept = out / ".replaced-run"
+    assert {n: (kept / n).read_bytes() for n in old} == old
+    assert not (out / "model.keras").exists() and (out / "resume" / "state.json").is_file()
+    # a replacement that fails before its first checkpoint puts the old run back as it was
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, quiet=True, overwrite=True, seed=3),
+            callbacks=[_at_batch(0, 0, _raise_interrupt)])
+    assert {n: (out / n).read_bytes() for n in old} == old and not kept.exists()
+    # a replacement that completes drops it
+    fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=1, quiet=True, overwrite=True, seed=4))
+    assert not kept.exists() and (out / "model.keras").read_bytes() != old["model.keras"]
+    assert json.loads((out / "run.json").read_text())["seed"] == 4
+
+
 def test_resume_after_interruption_continues_mid_epoch(tiny_minerva, tiny_spec, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):

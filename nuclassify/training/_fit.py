@@ -39,6 +39,7 @@ from nuclassify.training._kerasloop import run_keras_fit, tensorboard_ok
 from nuclassify.training._rundir import (
     after_failure,
     check_run_dir,
+    drop_replaced_run,
     file_digest,
     prepare_run_dir,
     read_run_json,
@@ -437,6 +438,7 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
                 stopped_early=stopped_early,
                 events_per_s=round(float(np.mean(rates)), 1) if rates else None)
     write_json_atomic(run_dir / "run.json", meta)
+    drop_replaced_run(run_dir)
     return FitResult(run_dir=run_dir, model_path=final, epochs_completed=state["epochs_completed"],
                      history=history, best=state.get("best"), train_events=len(run.train_idx),
                      valid_events=0 if valid_idx is None else len(valid_idx),

@@ -12,6 +12,8 @@ Layout of RUN_DIR::
     history.csv     one row per completed epoch; rewritten atomically from the saved state
     logs/           TensorBoard logs (TensorFlow backend)
     resume/         state.keras + state.json: the newest checkpoint, also mid-epoch, for --resume
+    .replaced-run/  with --overwrite, the run being replaced, kept until the new run completes
+                    (put back if the new run fails before its first checkpoint)
 
 Data files are identified by SHA-256. Files up to 4 GiB are hashed whole (streamed in 8 MiB
 pieces); larger ones by "sha256-head-tail": SHA-256 of the first and last MiB plus the size,
@@ -42,11 +44,12 @@ from nuclassify.errors import (
 )
 from nuclassify.models import load_model as _load_keras_model
 
-__all__ = ["RUN_FILES", "LoadedRun", "load_run", "prepare_run_dir", "start_run", "discard_unstarted_run",
-           "after_failure", "has_checkpoint", "file_digest", "write_json_atomic", "read_run_json", "save_model_atomic",
-           "check_run_dir"]
+__all__ = ["RUN_FILES", "REPLACED_DIR", "LoadedRun", "load_run", "prepare_run_dir", "start_run",
+           "discard_unstarted_run", "after_failure", "has_checkpoint", "file_digest", "write_json_atomic",
+           "read_run_json", "save_model_atomic", "check_run_dir", "drop_replaced_run"]
 
 RUN_FILES = ("run.json", "spec.json", "model.keras", "best.keras", "last.keras", "history.csv", "logs", "resume")
+REPLACED_DIR = ".replaced-run"
 _WHOLE_HASH_LIMIT = 4 << 30
 
 _PIECE = 8 << 20
@@ -143,16 +146,45 @@ def _remove_run_files(run_dir: Path) -> None:
 def prepare_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> Path:
     """Check, then create RUN_DIR. A folder that holds anything is refused unless resume/overwrite.
 
-    ``overwrite`` removes only the files a run writes (listed in :data:`RUN_FILES`); anything
-    else in the folder is left alone. ``resume`` needs a previous run's run.json.
+    ``overwrite`` touches only the files a run writes (listed in :data:`RUN_FILES`); anything
+    else in the folder is left alone. They are not deleted but moved into :data:`REPLACED_DIR`
+    inside the run, so that an interrupted or failed replacement loses nothing: the old run is
+    put back if the new one fails before its first checkpoint (:func:`discard_unstarted_run`)
+    and dropped only when the new one completes (:func:`drop_replaced_run`). If a replaced run
+    is already kept there (an earlier ``--overwrite`` that never completed), the files beside
+    it are that abandoned attempt's and are removed. ``resume`` needs a previous run's run.json.
     """
     run_dir = check_run_dir(out_dir, resume=resume, overwrite=overwrite)
     if resume:
         return run_dir
     if run_dir.is_dir():
-        _remove_run_files(run_dir)
+        kept = run_dir / REPLACED_DIR
+        present = [n for n in RUN_FILES if (run_dir / n).exists()]
+        if kept.is_dir() or not present:
+            _remove_run_files(run_dir)
+        else:
+            kept.mkdir()
+            for name in present:
+                os.replace(run_dir / name, kept / name)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def drop_replaced_run(run_dir: Path) -> None:
+    """Delete the run that ``--overwrite`` replaced, once the new run has completed."""
+    kept = run_dir / REPLACED_DIR
+    if kept.is_dir():
+        shutil.rmtree(kept, ignore_errors=True)
+
+
+def _restore_replaced_run(run_dir: Path) -> None:
+    """Put the run that ``--overwrite`` moved aside back in place (the new run never started)."""
+    kept = run_dir / REPLACED_DIR
+    if not kept.is_dir():
+        return
+    for item in kept.iterdir():
+        os.replace(item, run_dir / item.name)
+    kept.rmdir()
 
 
 def start_run(run_dir: Path, meta: dict, *, spec: dict | None, created: bool) -> None:
@@ -188,6 +220,7 @@ def discard_unstarted_run(run_dir: Path, *, created: bool) -> None:
         return
     with contextlib.suppress(OSError):
         _remove_run_files(run_dir)
+        _restore_replaced_run(run_dir)
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):  # (a held lock stays: its holder removes it)
             run_dir.rmdir()
 
@@ -205,6 +238,9 @@ def after_failure(run_dir: Path, exc: BaseException, *, new_run: bool, created: 
     error is the cause, whatever the backend wrapped it in (TF: ``UnknownError``).
     """
     if isinstance(exc, (TrainingInterrupted, TrainingDivergedError)):
+        if (run_dir / REPLACED_DIR).is_dir() and has_checkpoint(run_dir) and exc.args:
+            exc.args = (f"{exc.args[0]}; the run it replaces is kept in {run_dir / REPLACED_DIR} "
+                        "until this one completes",)
         return exc
     if not isinstance(exc, (NuclassifyError, KeyboardInterrupt)):
         exc = next((ds.stream_error for ds in data if getattr(ds, "stream_error", None) is not None), exc)
