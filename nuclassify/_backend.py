@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Iterator
 
+from nuclassify._signals import deferred_interrupts
+
 __all__ = ["muted_native_stderr", "start_backend_quietly"]
 
 
@@ -40,6 +42,11 @@ def start_backend_quietly(verbose: bool = False) -> None:
     On JAX and torch, ``keras.utils.set_random_seed`` still imports TensorFlow (to seed it) when it
     is installed, so it is imported here too, muted.
     """
+    with deferred_interrupts():  # Ctrl-C during the native start-up is raised after it, not lost in it
+        _start_backend(verbose)
+
+
+def _start_backend(verbose: bool) -> None:
     if verbose:  # -v: the chatter is shown
         import keras  # noqa: F401
 

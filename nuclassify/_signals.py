@@ -10,6 +10,8 @@ Two policies, one module:
   :class:`~nuclassify.errors.TrainingInterrupted`, so ``train --resume`` loses no finished
   batch. A second signal stops at once (KeyboardInterrupt); the last periodic checkpoint is
   then what is left.
+- :func:`deferred_interrupts`: while native libraries start (importing TensorFlow, JAX), a
+  signal is only noted and raised as KeyboardInterrupt once the block is done.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["stop_on_signals", "terminate_as_interrupt", "wait_interruptibly"]
+__all__ = ["deferred_interrupts", "stop_on_signals", "terminate_as_interrupt", "wait_interruptibly"]
 
 
 def _in_main_thread() -> bool:
@@ -43,6 +45,34 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back inside the block, then raise KeyboardInterrupt if one came.
+
+    Why: Python raises KeyboardInterrupt wherever the main thread happens to be, and during a
+    backend's start-up that can be inside a native library's callback (JAX's garbage-collection
+    hook, a nanobind binding). There the exception is either printed as "Exception ignored" and
+    lost, so the command runs on as if Ctrl-C had not been pressed, or it aborts the process with
+    no message (SIGABRT). Noting the signal and raising it after the import avoids both.
+    """
+    if not _in_main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    if received:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
