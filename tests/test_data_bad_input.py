@@ -41,7 +41,7 @@ def minerva_2018(path: Path, *, n: dict | None = None, drop: str | None = None, 
             h5["vtx_data/segments"] = segments if segments is not None else (np.arange(N) % 11).astype(np.uint8)
         h5["vtx_data/planecodes"] = planecodes if planecodes is not None else np.arange(N, dtype=np.uint16)
         h5["vtx_data/zs"] = np.linspace(4400, 5900, N).astype(np.float32)
-        h5["event_data/eventids"] = np.arange(N, dtype=np.uint64) + 10**15
+        h5["event_data/eventids"] = np.arange(n.get("x", N), dtype=np.uint64) + 10**15
     return path
 
 
@@ -96,6 +96,17 @@ def write_with(fn: Callable[[h5py.File], None]) -> Callable[[Path], Path]:
     return build
 
 
+def with_event_ids(ids: np.ndarray) -> Callable[[Path], Path]:
+    """A good file whose event ids are replaced by ``ids``."""
+    def build(path: Path) -> Path:
+        minerva_2018(path)
+        with h5py.File(path, "r+") as h5:
+            del h5["event_data/eventids"]
+            h5["event_data/eventids"] = ids
+        return path
+    return build
+
+
 BAD = {
     "missing file": (lambda p: p, "no such file"),
     "text file": (lambda p: (p.write_text("event,segment\n1,2\n"), p)[1], "not an HDF5 file"),
@@ -105,12 +116,15 @@ BAD = {
     "zero events": (lambda p: minerva_2018(p, n={"x": 0, "u": 0, "v": 0}, segments=np.zeros(0, np.uint8),
                                            planecodes=np.zeros(0, np.uint16)), "holds no events"),
     "unknown layout": (write_with(lambda h5: h5.create_dataset("foo", data=[1])), "no known layout"),
-    "missing labels": (lambda p: minerva_2018(p, drop="vtx_data/segments"), "missing dataset vtx_data/segments"),
     "missing view": (lambda p: minerva_2018(p, drop="img_data/hitimes-u"), "missing dataset img_data/hitimes-u"),
     "view counts": (lambda p: minerva_2018(p, n={"u": N - 1}),
                     "views have different event counts (x: 10, u: 9, v: 10)"),
     "wrong rank": (lambda p: minerva_2018(p, x_shape=(N, 127, 94)), "expected 4 dimensions"),
     "label count": (lambda p: minerva_2018(p, segments=np.zeros(N - 2, np.uint8)), "has 8 events, the images have 10"),
+    "event ids short": (with_event_ids(np.arange(3, dtype=np.uint64)), "event_data/eventids has 3 events, the images "
+                                                                       "have 10"),
+    "event ids strings": (with_event_ids(np.array([b"ev"] * N)), "event_data/eventids: expected integer event ids"),
+    "event ids 2-d": (with_event_ids(np.zeros((N, 2), np.uint64)), "event_data/eventids: expected shape (10,)"),
     "segment range": (lambda p: minerva_2018(p, segments=np.full(N, 12, np.uint8)), "label 12 at event 0 outside"),
     "planecode range": (lambda p: minerva_2018(p, planecodes=np.full(N, 500, np.uint16)), "label 500 at event 0"),
     "nan pixel": (lambda p: minerva_2018(p, nan_at=3), "event 3: NaN or infinite pixel value in view x"),
@@ -119,12 +133,20 @@ BAD = {
     "bad offsets": (sparse_bad_offsets, "offsets: not a non-decreasing index"),
     "nova shape": (lambda p: nova(p, shape=(N, 15999)), "expected shape (N, 16000)"),
     "nova code": (lambda p: nova(p, codes=np.full(N, 20)), "label 20 at event 0 outside"),
-    "nova labels missing": (lambda p: nova(p, label=False), "missing dataset neutrino/interaction"),
     "images no labels": (write_with(lambda h5: h5.create_dataset("images", data=np.zeros((3, 4, 4, 1)))),
                          "missing dataset labels"),
     "images label range": (write_with(lambda h5: (h5.create_dataset("images", data=np.zeros((3, 4, 4, 1))),
                                                   h5.create_dataset("labels", data=[0, 1, -5]))), "label -5"),
 }
+
+
+@pytest.mark.parametrize("build", [lambda p: minerva_2018(p, drop="vtx_data/segments"),
+                                   lambda p: nova(p, label=False)], ids=["minerva", "nova"])
+def test_a_file_without_its_label_dataset_reads_as_unlabelled(tmp_path, build):
+    """Real data may carry no truth at all; such a file is predicted on like one with 0xFF labels."""
+    with open_dataset(build(tmp_path / "real.h5")) as ds:
+        assert ds.n_events == N and not ds.labelled()
+        assert len(ds.labelled_indices()) == 0
 
 
 def _read_everything(path: Path) -> None:

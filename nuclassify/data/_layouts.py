@@ -59,8 +59,8 @@ def _dataset(h5: h5py.File, path: str | os.PathLike, name: str) -> h5py.Dataset:
     return obj
 
 
-def _read_labels(h5: h5py.File, path: str | os.PathLike, name: str, n: int) -> np.ndarray:
-    dset = _dataset(h5, path, name)
+def _check_per_event(dset: h5py.Dataset, path: str | os.PathLike, name: str, n: int, what: str) -> None:
+    """A per-event dataset must hold one integer per event: shape (n,) or (n, 1)."""
     if dset.ndim == 2 and dset.shape[1] == 1:
         pass
     elif dset.ndim != 1:
@@ -68,7 +68,20 @@ def _read_labels(h5: h5py.File, path: str | os.PathLike, name: str, n: int) -> n
     if dset.shape[0] != n:
         raise DataFileError(path, f"{name} has {dset.shape[0]} events, the images have {n}")
     if dset.dtype.kind not in "iu":
-        raise DataFileError(path, f"{name}: expected integer labels, found dtype {dset.dtype}")
+        raise DataFileError(path, f"{name}: expected integer {what}, found dtype {dset.dtype}")
+
+
+def _event_ids(h5: h5py.File, path: str | os.PathLike, name: str, n: int) -> str | None:
+    """The event-id dataset's name, checked (one integer per event), or None if the file has none."""
+    if name not in h5:
+        return None
+    _check_per_event(_dataset(h5, path, name), path, name, n, "event ids")
+    return name
+
+
+def _read_labels(h5: h5py.File, path: str | os.PathLike, name: str, n: int) -> np.ndarray:
+    dset = _dataset(h5, path, name)
+    _check_per_event(dset, path, name, n, "labels")
     try:
         return np.asarray(dset[:], dtype=np.int64).reshape(n)
     except OSError as exc:
@@ -104,7 +117,8 @@ def _minerva(h5: h5py.File, path: str | os.PathLike, name: str) -> Layout:
         listing = ", ".join(f"{k}: {v}" for k, v in channels.items())
         raise DataFileError(path, f"views have different channel counts ({listing})")
     n = counts["x"]
-    raw = _read_labels(h5, path, paths["segments"], n)
+    # Real data may carry no truth at all: a file without the segment labels is read as unlabelled.
+    raw = _read_labels(h5, path, paths["segments"], n) if paths["segments"] in h5 else np.full(n, UNLABELLED_U8)
     bad = (raw > N_SEGMENTS - 1) & (raw != UNLABELLED_U8) | (raw < 0)
     if bad.any():
         raise _range_error(path, paths["segments"], raw, bad, f"0-{N_SEGMENTS - 1} or 0xFF unlabelled")
@@ -120,7 +134,7 @@ def _minerva(h5: h5py.File, path: str | os.PathLike, name: str) -> Layout:
         n_pc = PLANECODE_CLASSES[0] if name == "minerva-2016" and pc.max(initial=-1) < PLANECODE_CLASSES[0] else top
         labels["planecode"] = pc
         names["planecode"] = tuple(f"plane code {i}" for i in range(n_pc))
-    eventids = paths["eventids"] if paths["eventids"] in h5 else None
+    eventids = _event_ids(h5, path, paths["eventids"], n)
     image_paths = {paths[v] for v in MINERVA_VIEWS}
     return Layout(name, n, sources, labels, names, "segment", eventids, image_paths)
 
@@ -132,13 +146,13 @@ def _nova(h5: h5py.File, path: str | os.PathLike) -> Layout:
     map_name, label_name = found[0]
     src = NovaSource(path, _dataset(h5, path, map_name))
     n = src.n_events
-    raw = _read_labels(h5, path, label_name, n)
+    raw = _read_labels(h5, path, label_name, n) if label_name in h5 else np.full(n, UNLABELLED_U8, dtype=np.int64)
     bad = ((raw < 0) | (raw > 15)) & (raw != UNLABELLED_U8) & (raw != -1)
     if bad.any():
         raise _range_error(path, label_name, raw, bad, "interaction codes 0-15, or 255 / -1 unlabelled")
     labels = {"flavour": nova_flavour(raw), "interaction13": nova_interaction13(raw)}
     names = {"flavour": FLAVOUR_NAMES, "interaction13": INTERACTION13_NAMES}
-    eventids = "eventids" if "eventids" in h5 and isinstance(h5["eventids"], h5py.Dataset) else None
+    eventids = _event_ids(h5, path, "eventids", n)
     return Layout("nova-cvn", n, [src], labels, names, "flavour", eventids, {map_name}, raw)
 
 
