@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import h5py
 
 __all__ = ["atomic_output", "atomic_h5", "H5Output", "check_output_path", "check_output_dir", "default_file_mode",
-           "read_json_file"]
+           "read_json_file", "refuse_input_as_output"]
 
 # Bytes of discarded writes kept for HDF5 to read back after a failure (see _GuardedFile): a writer
 # that checks after every block discards at most one block's worth.
@@ -50,6 +50,23 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
     if target.exists() and not overwrite:
         raise UsageError(f"{target}: already exists (use --overwrite to replace it)")
     return target
+
+
+def refuse_input_as_output(output: str | os.PathLike | None, *inputs: str | os.PathLike | None) -> None:
+    """Refuse an output that is one of the command's own inputs (``-o test.h5 --data test.h5``).
+
+    ``--overwrite`` would otherwise replace the data file (or the model) with the output, which is
+    exactly what "nothing that exists is lost" forbids. Links and other spellings of the same file
+    are caught too (``os.path.samefile``).
+
+    Raises:
+        UsageError: naming the output and the input it would destroy.
+    """
+    if output is None or not os.path.exists(output):
+        return
+    for source in inputs:
+        if source is not None and os.path.exists(source) and os.path.samefile(output, source):
+            raise UsageError(f"{output}: is the input {source}; writing the output there would destroy it")
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:

@@ -51,7 +51,7 @@ def explain(ctx: click.Context, model_spec: str, data_path: str, event: int | No
     the true vertex to a segment boundary, pile-up, a backward track), and prints how often each
     cause occurs among all errors against among correct events (summary.json holds the same).
     """
-    from nuclassify._fileio import check_output_dir, check_output_path
+    from nuclassify._fileio import check_output_dir, check_output_path, refuse_input_as_output
     from nuclassify.data import open_dataset
     from nuclassify.trust._confused import confusion_causes, format_causes, write_top_confused
     from nuclassify.trust._explain import check_event_index, explain_event, load_explainer
@@ -62,6 +62,7 @@ def explain(ctx: click.Context, model_spec: str, data_path: str, event: int | No
         raise UsageError("give one of --event I (explain one event) or --top-confused N (the worst errors)")
     if max_events is not None and top is None:
         raise UsageError("--max-events goes with --top-confused")
+    refuse_input_as_output(output, data_path, model_spec)
     with open_dataset(data_path) as ds:
         if event is not None:  # bad input fails before the backend starts
             check_event_index(ds, event)

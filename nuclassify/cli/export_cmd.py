@@ -41,10 +41,12 @@ def export(ctx: click.Context, model_spec: str, fmt: str | None, output: str, op
     nuclassify export --model runs/c4 --format saved_model -o c4_savedmodel --data test.h5
     nuclassify predict --model c4.onnx --data test.h5        # onnxruntime, no TensorFlow
     """
+    from nuclassify._fileio import refuse_input_as_output
     from nuclassify.export import export_run, resolve_format
 
     out = get_output(ctx, json_mode)
     fmt = resolve_format(fmt, output)  # a bad option fails before TensorFlow starts
+    refuse_input_as_output(output, model_spec, data_path)
     backend = os.environ.get("KERAS_BACKEND")
     if "keras" not in sys.modules:  # Keras reads the backend once, at import (a library caller may have chosen)
         if backend and backend != "tensorflow":

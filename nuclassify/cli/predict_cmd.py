@@ -47,12 +47,14 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
     Example: nuclassify predict --model trackfit --data test.h5 -o trackfit.csv
     """
     from nuclassify._diskfaults import is_write_failure, reason
+    from nuclassify._fileio import refuse_input_as_output
     from nuclassify.data import open_dataset
     from nuclassify.errors import OutputError
     from nuclassify.evaluation import load_predictor, prediction_format, uses_keras, write_predictions
 
     out = get_output(ctx)
     prediction_format(output)  # a bad -o fails before the data or the model is read
+    refuse_input_as_output(output, data_path, model_spec)
     note = in_progress_note(model_spec) if os.path.isdir(model_spec) else None
     if note:  # readers are served while a run is written; say so (see nuclassify._runlock)
         click.echo(f"nuclassify: note: {note}", err=True)

@@ -33,9 +33,13 @@ def show(ctx: click.Context, file: Path, event: int, output: Path, overwrite: bo
       nuclassify show train.h5 --event 3 -o event3.png
       nuclassify show test.h5 --event 86 --reco -o event86_reco.png
     """
+    from nuclassify._fileio import refuse_input_as_output
     from nuclassify.data import draw_event, open_dataset
 
     out = get_output(ctx)
+    if output.suffix.lower() != ".png":
+        raise UsageError(f"{output}: show draws a PNG; name the output *.png")
+    refuse_input_as_output(output, file)
     overlay = None
     if reco:
         with open_dataset(file) as ds:
