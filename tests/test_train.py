@@ -257,6 +257,13 @@ def test_jax_loop_with_distribute_is_refused(tiny_minerva, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_views_the_data_lacks_are_named_with_the_data_file(tiny_minerva, tmp_path):
+    with pytest.raises(SpecError, match=rf"^{tiny_minerva}: the architecture uses view\(s\) xz, yz but this "
+                                        r"minerva-\S+ file has views x, u, v$"):
+        fit("cvn", TrainConfig(tiny_minerva, tmp_path / "run", epochs=1, quiet=True))
+    assert not (tmp_path / "run").exists()
+
+
 def test_bad_spec_is_refused_before_anything_is_written(tiny_minerva, tmp_path):
     with pytest.raises(SpecError, match=r"column u layer 3 \(conv\): kernel 7x3 does not fit input 60x1"):
         fit("epsilon", TrainConfig(tiny_minerva, tmp_path / "run", epochs=1, quiet=True))
@@ -321,3 +328,10 @@ def test_damaged_model_file_is_one_clear_line_and_our_bugs_are_not_hidden(tiny_m
     monkeypatch.setattr("nuclassify.training._rundir._load_keras_model", bug)
     with pytest.raises(AttributeError, match="a bug of ours"):
         load_run(run)
+
+
+def test_a_keras_file_outside_a_run_is_named(tmp_path):
+    stray = tmp_path / "model.keras"
+    stray.write_bytes(b"not a run")
+    with pytest.raises(RunDirError, match=rf"^{stray}: not inside a run directory \(no run.json beside it\)"):
+        load_run(stray)

@@ -22,7 +22,14 @@ import numpy as np
 
 from nuclassify._runlock import hold_run_dir
 from nuclassify._signals import stop_on_signals
-from nuclassify.errors import RunDirError, TrainingDivergedError, TrainingError, TrainingInterrupted, UsageError
+from nuclassify.errors import (
+    RunDirError,
+    SpecError,
+    TrainingDivergedError,
+    TrainingError,
+    TrainingInterrupted,
+    UsageError,
+)
 from nuclassify.models import load_model as _load_keras_model
 from nuclassify.training._checks import (
     balanced_weights,
@@ -157,6 +164,10 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
             check_domain_file(train_ds, domain_ds)
             spec = with_domain_head(spec, config.domain_weight, config.domain_ramp)
         input_shapes = {v: tuple(train_ds.view_shapes[v]) for v in train_ds.view_names}
+        missing = [v for v in spec.get("views", ()) if v not in input_shapes]
+        if missing:  # named by the data file, which is what does not fit (the spec may be a built-in name)
+            raise SpecError(f"{train_ds.path}: the architecture uses view(s) {', '.join(missing)} but this "
+                            f"{train_ds.layout} file has views {', '.join(input_shapes) or 'none'}")
         layers = walk_spec(spec, input_shapes, n_classes)
         views = list(spec["views"])
         batch_size = config.resolved_batch_size(spec)

@@ -285,6 +285,9 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
         if path.suffix != ".keras":
             raise RunDirError(f"{path}: expected a run directory or a .keras model file")
         run_dir, model_path = path.parent, path
+        if not (run_dir / "run.json").is_file():
+            raise RunDirError(f"{path}: not inside a run directory (no run.json beside it); give the run "
+                              "directory, or export the model to .onnx to use it on its own")
     meta = read_run_json(run_dir)
     if path.is_dir() and which == "model" and not model_path.is_file() and (run_dir / "last.keras").is_file() \
             and run_in_progress(run_dir) is not None:
