@@ -36,6 +36,25 @@ def test_unknown_command_fails_nonzero():
     assert "no-such-command" in proc.stderr
 
 
+def test_usage_errors_are_one_line_naming_the_option(tmp_path, capsys):
+    import pytest
+
+    from nuclassify.cli.main import main
+
+    cases = {("train", "--data", str(tmp_path)): "'--data'",  # a folder where a file belongs
+             ("simulate", "minerva", "--seed", "-1", "-o", str(tmp_path / "x.h5")): "'--seed'",
+             ("inspect", "--sample", "-1", str(tmp_path)): "'--sample'",
+             ("evaluate", "--no-such-option"): "--no-such-option",
+             ("train",): "Missing option '--data'"}
+    for args, fragment in cases.items():
+        with pytest.raises(SystemExit) as info:
+            main(list(args))
+        err = capsys.readouterr().err
+        assert info.value.code == 2, args
+        assert err.count("\n") == 1 and err.startswith("nuclassify: error: ") and fragment in err, err
+        assert f"(see 'nuclassify {args[0]}" in err
+
+
 def test_nothing_outside_the_cli_imports_from_it():
     # The CLI is the top layer: the library and the benchmarks use only the library's public API,
     # so a command can change without breaking them. (__main__ is the entry point, the one exception.)

@@ -145,8 +145,15 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("nuclassify: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # a bad option or argument: one line, as every other error
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `nuclassify` (click >= 8.2): the help is the answer
+            exc.show()
+            sys.exit(exc.exit_code)
+        command = exc.ctx.command_path if exc.ctx is not None else "nuclassify"
+        click.echo(f"nuclassify: error: {exc.format_message()} (see '{command} --help')", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"nuclassify: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except NuclassifyError as exc:
         if _STATE.verbose:
