@@ -126,6 +126,16 @@ def test_bad_input_is_one_line_before_anything_runs(tiny_minerva, tmp_path, caps
     assert list(out.iterdir()) == []  # nothing written
 
 
+def test_a_folder_holding_other_files_is_refused_and_kept(tiny_minerva, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "results.csv").write_text("a user's own results")  # a name the search itself writes
+    err = _one_line_error(capsys, ["evolve", "--data", str(tiny_minerva), "--out", str(out), "--budget", "2"])
+    assert "is not empty and holds no search" in err
+    assert [p.name for p in out.iterdir()] == ["results.csv"] and (out / "results.csv").read_text() == \
+        "a user's own results"
+
+
 def test_missing_data_file_is_one_line(tmp_path, capsys):
     err = _one_line_error(capsys, ["evolve", "--data", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "r"),
                                    "--budget", "2"])

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nuclassify._diskfaults import is_write_failure, write_failure
-from nuclassify._runlock import hold_run_dir
+from nuclassify._runlock import LOCK_FILES, hold_run_dir
 from nuclassify.errors import DataFileError, NuclassifyError, OutputError, RunDirError
 from nuclassify.search._config import Progress, SearchConfig, SearchResult
 from nuclassify.search._evolve_config import (
@@ -107,6 +107,10 @@ def _check_run_dir(config: EvolveConfig) -> list[dict]:
                           "or choose another --out")
     if config.run_dir.exists() and not config.run_dir.is_dir():
         raise RunDirError(f"{config.run_dir}: exists and is not a directory")
+    if config.run_dir.is_dir() and any(p.name not in LOCK_FILES for p in config.run_dir.iterdir()):
+        # A new search writes results.csv, best.json, candidates/ and plots under fixed names: in a
+        # folder that holds other files (a training run, a user's results) it would replace them.
+        raise RunDirError(f"{config.run_dir}: is not empty and holds no search; choose a new or empty --out")
     return []
 
 
@@ -276,6 +280,8 @@ def _evolve_held(config: EvolveConfig, *, progress: Callable[[Progress], None] |
 
 def _interrupted(config: EvolveConfig, result: SearchResult | None) -> str:
     """The one-line message of :class:`SearchInterrupted`: how far the search got, how to go on."""
+    if not (config.run_dir / JOURNAL_NAME).is_file():  # stopped before the search began: nothing to resume
+        return "search interrupted before it began; nothing was kept: start it again with the same command"
     if result is None:  # stopped inside a candidate (serial executor): the journal knows how far it got
         try:
             summary = journal_summary(config.run_dir)
