@@ -65,7 +65,9 @@ def deferred_interrupts() -> Iterator[None]:
     def handler(signum: int, frame: object) -> None:
         received.append(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # A signal this process ignores (a search's candidate process: its parent stops the search) stays ignored.
+    watched = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, handler) for sig in watched}
     try:
         yield
     finally:

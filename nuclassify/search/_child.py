@@ -187,6 +187,7 @@ def child_main(conn: Connection, trainer_path: str, env: dict[str, str], preload
     """Body of a candidate process: set up, report ready, run up to ``reuse`` jobs, report each, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # blocked by the parent at spawn
     os.environ.update(env)
     _watch_parent(parent_pid)
     try:

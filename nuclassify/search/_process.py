@@ -28,6 +28,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -37,6 +38,8 @@ from nuclassify.errors import UsageError
 from nuclassify.search._candidate import FAILED, Job, Outcome
 from nuclassify.search._child import LAST_RESULT, RESULT_AND_READY, child_main
 from nuclassify.search._executors import Executor, detect_gpus
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 __all__ = ["ProcessExecutor", "thread_limits", "usable_cores"]
 
@@ -157,7 +160,17 @@ class ProcessExecutor(Executor):
         proc = self._ctx.Process(target=child_main, name=f"nuclassify-{slot.name}", daemon=True,
                                  args=(child, self._trainer, slot.env, self.preload, os.getpid(), slot.name,
                                        self.reuse, self.memory_growth_mb))
-        proc.start()
+        # The child ignores Ctrl-C (the parent stops the search), but a spawned child first re-imports
+        # the command's modules, and a Ctrl-C to the whole process group in that window printed
+        # its KeyboardInterrupt traceback. Blocked here, the signal waits in the parent (handled on
+        # unblocking) and the child inherits the block until it has set SIG_IGN (child_main).
+        main_thread = threading.current_thread() is threading.main_thread()
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS) if main_thread else None
+        try:
+            proc.start()
+        finally:
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
         child.close()
         slot.spawned += 1
         return _Child(proc, parent)
