@@ -188,6 +188,21 @@ def test_a_reference_of_another_layout_is_one_line(world, tmp_path, capsys):
     assert "x(127,10,2)" in lines[0] and "x(127,50,2)" in lines[0]
 
 
+def test_outputs_that_clash_are_refused_before_any_work(world, tmp_path, capsys):
+    data = world["files"]["fresh"]
+    before = data.read_bytes()
+    base = ["shift", "--model", str(world["run"]), "--reference", str(world["files"]["reference"]),
+            "--data", str(data), "--overwrite"]
+    for extra, fragment in ((["--per-event", str(data)], "is the input"),
+                            (["--plot", str(tmp_path / "s.png"), "--per-event", str(tmp_path / "s.png")],
+                             "--plot and --per-event name the same file")):
+        with pytest.raises(SystemExit) as exit_:
+            main([*base, *extra])
+        err = capsys.readouterr()
+        assert exit_.value.code == 2 and fragment in err.err and err.out == ""
+    assert data.read_bytes() == before and not (tmp_path / "s.png").exists()
+
+
 def test_trackfit_has_no_features_to_compare(world, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["shift", "--model", "trackfit", "--reference", str(world["files"]["reference"]),

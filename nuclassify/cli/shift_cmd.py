@@ -44,24 +44,33 @@ def shift(ctx: click.Context, model_spec: str, reference: str, data_path: str, m
     'score' is the classifier test's 2*AUC-1 (0: alike, 1: fully separable); the data are
     flagged when the Bonferroni-combined p-value is below 0.05. Unlabelled files work.
     """
-    from nuclassify._fileio import check_output_path
+    import os
+
+    from nuclassify._fileio import check_output_dir, check_output_path, refuse_input_as_output
+    from nuclassify.errors import UsageError
     from nuclassify.trust import shift_scores
     from nuclassify.trust._shift_plot import draw_shift, write_shift_events
 
     out = get_output(ctx, json_mode)
+    if plot_path is not None and events_path is not None and \
+            os.path.abspath(plot_path) == os.path.abspath(events_path):
+        raise UsageError(f"{plot_path}: --plot and --per-event name the same file; give each its own")
     for path in (plot_path, events_path):  # a bad output fails before the model is read
         if path is not None:
             check_output_path(path, overwrite=overwrite)
+            refuse_input_as_output(path, reference, data_path, model_spec)
+            check_output_dir(os.path.dirname(os.path.abspath(path)))  # writable (not read-only, not full of inodes)
     start_backend_quietly(out.verbose)
     with out.progress_bar(2 * max_events, "shift") as bar:  # both files are checked before the first batch
         report = shift_scores(model_spec, reference, data_path, max_events=max_events, seed=seed,
                               permutations=permutations, batch_size=batch_size, on_batch=bar.update)
-    if json_mode:
-        out.json(report.to_dict())
-    else:
-        out.result(report.format())
+    # The files first: if one cannot be written, the command fails before any result reaches stdout.
     if plot_path is not None:
         out.info(f"wrote {draw_shift(report, plot_path, overwrite=overwrite)}")
     if events_path is not None:
         n = write_shift_events(report, events_path, overwrite=overwrite)
         out.info(f"wrote {n} rows to {events_path}")
+    if json_mode:
+        out.json(report.to_dict())
+    else:
+        out.result(report.format())
