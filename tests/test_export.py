@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -191,6 +192,9 @@ def test_saved_model_export_carries_a_sidecar_and_verifies(trained):
     assert r.exit_code == 0, r.output
     assert "argmax agrees on 10/10 events of tiny.h5" in r.output
     assert (out / "saved_model.pb").is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir makes a folder, not mkdtemp's 0700
     side = json.loads((out / "assets.extra" / "nuclassify.json").read_text())
     assert side["views"] == ["x", "u", "v"] and side["exported"]["format"] == "saved_model"
     r = _invoke("inspect", out)
@@ -306,6 +310,16 @@ def test_bad_formats_and_options_are_refused_before_loading(trained, tmp_path):
                             "-o", tmp_path / "sm"), "--opset applies to ONNX only")
     (tmp_path / "there.onnx").write_bytes(b"x")
     _one_line_error(_invoke("export", "--model", trained["run"], "-o", tmp_path / "there.onnx"), "already exists")
+    _one_line_error(_invoke("export", "--model", trained["run"], "--format", "saved_model", "-o", tmp_path / "m.onnx"),
+                    "a .onnx name would be taken for an ONNX file")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's folder")
+    _one_line_error(_invoke("export", "--model", trained["run"], "--format", "saved_model", "-o", mine,
+                            "--overwrite"), "is a folder but not a SavedModel")
+    _one_line_error(_invoke("export", "--model", trained["run"], "--format", "saved_model", "-o", trained["run"],
+                            "--overwrite"), "is the input")
+    assert (mine / "notes.txt").read_text() == "a user's folder" and (Path(trained["run"]) / "run.json").is_file()
 
 
 def test_data_that_does_not_fit_the_model_is_refused(exported, spec_data, tmp_path):

@@ -13,6 +13,7 @@ The steps, in an order that fails cheaply first:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nuclassify import __version__
+from nuclassify._diskfaults import write_failure
 from nuclassify._fileio import atomic_output, check_output_path
 from nuclassify.errors import UsageError
 from nuclassify.export._convert import (
@@ -123,10 +125,15 @@ def _check_options(fmt: str, output: Path, opset: int | None, verify: int, overw
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"{output}: output folder {parent} does not exist")
+    if output.suffix.lower() == ".onnx":
+        raise UsageError(f"{output}: a SavedModel is a directory; a .onnx name would be taken for an ONNX file")
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output}: exists and is not a directory (a SavedModel is a directory)")
     if output.exists() and not overwrite:
         raise UsageError(f"{output}: already exists (use --overwrite to replace it)")
+    if output.is_dir() and any(output.iterdir()) and not (output / "saved_model.pb").is_file():
+        # --overwrite replaces a SavedModel, never some other folder (a run, a user's files)
+        raise UsageError(f"{output}: is a folder but not a SavedModel (no saved_model.pb); not replacing it")
 
 
 def export_run(model: str | os.PathLike, output: str | os.PathLike, fmt: str | None = None, *,
@@ -226,12 +233,36 @@ def export_run(model: str | os.PathLike, output: str | os.PathLike, fmt: str | N
                             time.perf_counter() - t0)
     metadata = describe(None)
     with _atomic_directory(output, overwrite) as tmp:
-        to_saved_model(keras_model, views, shapes, tmp)
+        try:
+            to_saved_model(keras_model, views, shapes, tmp)
+        except Exception as exc:  # TensorFlow's own errors for a full disk or a read-only folder
+            failure = _write_errno(exc)
+            if failure is None:
+                raise
+            raise write_failure(output, OSError(failure, os.strerror(failure))) from exc
         sidecar = saved_model_sidecar(tmp)
         sidecar.parent.mkdir(parents=True, exist_ok=True)
         sidecar.write_text(json.dumps(metadata, indent=1, default=str) + "\n")
         verification = check(tmp)
     return ExportResult(output, fmt, inputs, "output_0", None, metadata, verification, time.perf_counter() - t0)
+
+
+def _directory_mode() -> int:
+    """The permissions a plain ``mkdir`` would give a new folder under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def _write_errno(exc: BaseException) -> int | None:
+    """The errno of a write failure that TensorFlow reports in its own exception types (by its words)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno
+    text = str(exc)
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EFBIG):
+        if os.strerror(code) in text:
+            return code
+    return None
 
 
 @contextlib.contextmanager
@@ -251,6 +282,7 @@ def _atomic_directory(target: Path, overwrite: bool) -> Iterator[Path]:
                 raise UsageError(f"{target}: already exists (use --overwrite to replace it)")
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
             os.replace(target, old / "x")
+        os.chmod(tmp, _directory_mode())  # mkdtemp makes it 0700; a SavedModel is shared like any output
         os.replace(tmp, target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
