@@ -240,6 +240,14 @@ def test_top_confused_writes_the_worst_errors_and_the_summary(world, tmp_path, c
     for k, t in enumerate(summary["top"], 1):
         assert t["png"] == f"rank-{k:02d}-event-{t['event_id']}.png" and t["true"] != t["predicted"]
         assert (out / t["png"]).read_bytes()[:8] == PNG_MAGIC
+    # a shorter list over it leaves only its own PNGs (and a user's other files)
+    (out / "notes.png").write_bytes(b"mine")
+    with pytest.raises(SystemExit) as exit_:
+        main(["-q", "explain", "--model", str(world["run"]), "--data", str(world["test"]), "--top-confused", "1",
+              "-o", str(out), "--max-events", "120", "--overwrite"])
+    assert exit_.value.code == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert sorted(p.name for p in out.glob("*.png")) == sorted([again["top"][0]["png"], "notes.png"])
 
 
 @pytest.mark.parametrize("args, message", [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,11 @@ def write_top_confused(explainer: Any, dataset: Any, out_dir: str | os.PathLike,
                "top": [{**row, "png": path.name} for row, path in zip(table["top"], names, strict=True)]}
     with atomic_output(out / "summary.json", overwrite) as tmp:
         tmp.write_text(json.dumps(summary, indent=1, default=_plain) + "\n")
+    if overwrite:  # an earlier, longer list's PNGs would otherwise sit beside this one's, unlisted
+        kept = {p.name for p in names}
+        for stale in out.glob("rank-*-event-*.png"):
+            if stale.name not in kept and re.fullmatch(r"rank-\d+-event-\d+\.png", stale.name):
+                stale.unlink(missing_ok=True)
     return names
 
 
