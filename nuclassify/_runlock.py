@@ -46,6 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from nuclassify._diskfaults import is_write_failure, write_failure
 from nuclassify.errors import RunDirError, UsageError
 
 __all__ = ["LOCK_NAME", "OWNER_NAME", "LOCK_FILES", "RunDirBusy", "RunLock", "hold_run_dir", "run_in_progress",
@@ -247,8 +248,13 @@ class RunLock:
             fd = _lock_open(path)
         except BlockingIOError:
             raise _busy(run_dir, _read_holder(path)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, Holder.me().to_bytes(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, Holder.me().to_bytes(), 0)
+        except OSError as exc:  # the lock is held; only its record of who holds it could not be written
+            if not is_write_failure(exc):  # (a full disk: the command's own writes will say so, naming them)
+                os.close(fd)
+                raise
         return cls(run_dir, "flock", fd, created)
 
     @classmethod
@@ -272,6 +278,12 @@ class RunLock:
             try:
                 os.write(fd, Holder.me().to_bytes())
                 os.fsync(fd)
+            except OSError as exc:  # an empty owner file would look held forever: take it back, say why
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                if is_write_failure(exc):
+                    raise write_failure(path, exc) from exc
+                raise
             finally:
                 os.close(fd)
             return cls(run_dir, "file", None, created)

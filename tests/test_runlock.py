@@ -206,3 +206,25 @@ def test_a_worker_rank_locks_its_own_scratch_folder_and_rank_0_the_run_dir(tiny_
         with pytest.raises(Stop):
             _fit.fit(tiny_spec, TrainConfig(tiny_minerva, tmp_path / "run", distribute=True, quiet=True))
     assert held == [tmp_path / "run", tmp_path / "run.workers" / "rank-3"]
+
+
+@pytest.mark.parametrize("mechanism", ["flock", "file"])
+def test_a_full_disk_while_taking_the_lock_leaves_no_lock_file(tmp_path, monkeypatch, mechanism):
+    from nuclassify.errors import OutputError
+
+    monkeypatch.setenv("NUCLASSIFY_LOCK", mechanism)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_runlock.os, "pwrite", full)
+    monkeypatch.setattr(_runlock.os, "write", full)
+    run = tmp_path / "run"
+    run.mkdir()
+    if mechanism == "flock":  # the lock works without its holder record; the command's own writes report the disk
+        with hold_run_dir(run):
+            pass
+    else:  # the record is the lock: one line naming it, and no empty record that would look held forever
+        with pytest.raises(OutputError, match=rf"{OWNER_NAME}: no space left on device"), hold_run_dir(run):
+            pass
+    assert list(run.iterdir()) == []
