@@ -150,6 +150,12 @@ def test_compare_needs_two_models(files):
     assert r.exit_code != 0 and "at least two" in str(r.exception)
 
 
+def test_a_nova_only_option_on_minerva_data_is_refused(files):
+    r = _run(["evaluate", "--model", "trackfit", "--data", str(files["data"]), "--score-cut", "0.7"])
+    assert r.exit_code != 0 and "--score-cut applies to NOvA flavour files" in str(r.exception)
+    assert _run(["evaluate", "--model", "trackfit", "--data", str(files["data"])]).exit_code == 0  # the default is fine
+
+
 def test_the_classical_methods_are_compared_by_name_without_keras(files):
     """trackfit, hough (the method it refines) and trackreco (Kalman + adaptive vertex) by name."""
     r = _run(["evaluate", "--compare", "trackfit", "hough", "trackreco", "--data", str(files["data"]), "--json"])

@@ -116,6 +116,7 @@ def _one_line_error(capsys, argv):
     (["--resume"], "no search to resume"),
     (["--seed-arch", "cvn"], "seed network cvn uses view(s)"),
     (["--objectives", "val_accuracy,-nonsense"], "'nonsense' is not a figure the trainer reports"),
+    (["--executor", "serial", "--candidates-per-child", "3"], "--candidates-per-child needs --executor process"),
 ])
 def test_bad_input_is_one_line_before_anything_runs(tiny_minerva, tmp_path, capsys, extra, needle):
     out = tmp_path / "empty"

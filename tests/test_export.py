@@ -312,6 +312,8 @@ def test_bad_formats_and_options_are_refused_before_loading(trained, tmp_path):
     _one_line_error(_invoke("export", "--model", trained["run"], "-o", tmp_path / "there.onnx"), "already exists")
     _one_line_error(_invoke("export", "--model", trained["run"], "--format", "saved_model", "-o", tmp_path / "m.onnx"),
                     "a .onnx name would be taken for an ONNX file")
+    _one_line_error(_invoke("export", "--model", trained["run"], "-o", tmp_path / "v.onnx", "--verify", "0",
+                            "--data", trained["data"]), "with --verify 0 nothing reads it")
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("a user's folder")

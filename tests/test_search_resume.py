@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from nuclassify.errors import RunDirError
+from nuclassify.errors import RunDirError, UsageError
 from nuclassify.search import SearchConfig, SearchStopped, SerialExecutor, load_space, read_journal, run_search
 
 SCRIPTED = "nuclassify.search._trainers:scripted"
@@ -55,6 +55,8 @@ def test_stop_event_then_resume_loses_and_repeats_nothing(tmp_path):
     first = run_search(tmp_path, _config(), SerialExecutor(),
                        progress=lambda p: stop.set() if p.done >= 10 else None, stop=stop)
     assert first.stopped == "interrupted" and sum(c.done for c in first.candidates) == 10
+    with pytest.raises(UsageError, match="10 candidates are already done; --budget must be at least 10"):
+        run_search(tmp_path, _config(budget=6), SerialExecutor(), resume=True)
     second = run_search(tmp_path, _config(budget=30), SerialExecutor(), resume=True)  # a larger budget is fine
     records, _ = read_journal(tmp_path / "journal.jsonl")
     results = [r["id"] for r in records if r["kind"] in ("finished", "failed")]

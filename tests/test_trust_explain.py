@@ -255,6 +255,7 @@ def test_top_confused_writes_the_worst_errors_and_the_summary(world, tmp_path, c
     (["--event", "-1"], "event -1 out of range"),
     ([], "give one of --event I"),
     (["--event", "1", "--top-confused", "2"], "give one of --event I"),
+    (["--event", "1", "--seed", "5"], "--seed goes with --top-confused"),
 ])
 def test_bad_input_is_one_line(world, tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as exit_:

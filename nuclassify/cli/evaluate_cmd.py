@@ -74,6 +74,9 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
         if note:
             click.echo(f"nuclassify: note: {note}", err=True)
     with open_dataset(data_path) as ds:
+        given = ctx.get_parameter_source("score_cut") == click.core.ParameterSource.COMMANDLINE
+        if given and ds.layout != "nova-cvn":  # a cut that would silently do nothing
+            raise UsageError(f"{data_path}: --score-cut applies to NOvA flavour files; this file is {ds.layout}")
         if any(uses_keras(spec) for spec in specs):  # trackfit and .onnx files run without Keras
             start_backend_quietly(out.verbose)
         plan = plan_evaluation(ds, specs, per_segment=per_segment, plots=plots_dir is not None,

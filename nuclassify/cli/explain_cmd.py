@@ -62,6 +62,8 @@ def explain(ctx: click.Context, model_spec: str, data_path: str, event: int | No
         raise UsageError("give one of --event I (explain one event) or --top-confused N (the worst errors)")
     if max_events is not None and top is None:
         raise UsageError("--max-events goes with --top-confused")
+    if top is None and ctx.get_parameter_source("seed") == click.core.ParameterSource.COMMANDLINE:
+        raise UsageError("--seed goes with --top-confused (it draws the events searched; --event explains one)")
     refuse_input_as_output(output, data_path, model_spec)
     with open_dataset(data_path) as ds:
         if event is not None:  # bad input fails before the backend starts

@@ -110,7 +110,10 @@ def resolve_format(fmt: str | None, output: str | os.PathLike) -> str:
     return fmt
 
 
-def _check_options(fmt: str, output: Path, opset: int | None, verify: int, overwrite: bool) -> None:
+def _check_options(fmt: str, output: Path, opset: int | None, verify: int, overwrite: bool,
+                   data: str | os.PathLike | None = None) -> None:
+    if data is not None and verify == 0:
+        raise UsageError(f"{data}: --data is read only to verify the export; with --verify 0 nothing reads it")
     if opset is not None and fmt != "onnx":
         raise UsageError(f"--opset applies to ONNX only, not to {fmt}")
     if opset is not None and opset < 7:
@@ -169,7 +172,7 @@ def export_run(model: str | os.PathLike, output: str | os.PathLike, fmt: str | N
     t0 = time.perf_counter()
     output = Path(output)
     fmt = resolve_format(fmt, output)
-    _check_options(fmt, output, opset, int(verify), overwrite)
+    _check_options(fmt, output, opset, int(verify), overwrite, data)
     from nuclassify.evaluation import (
         is_ensemble_dir,
         member_dirs,

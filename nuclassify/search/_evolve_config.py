@@ -132,6 +132,9 @@ class EvolveConfig:
         if self.executor == "serial" and self.candidate_timeout is not None:
             raise UsageError("--candidate-timeout needs --executor process or mpi (serial candidates run in this "
                              "process, where nothing can kill them)")
+        if self.executor == "serial" and self.candidates_per_child != 1:
+            raise UsageError("--candidates-per-child needs --executor process or mpi (serial candidates run in "
+                             "this process, with no child to reuse)")
         if self.strategy not in STRATEGY_NAMES:
             raise UsageError(f"--strategy must be one of {', '.join(STRATEGY_NAMES)}; received {self.strategy!r}")
         if self.population and self.tournament and self.tournament > self.population:

@@ -73,6 +73,10 @@ class _Search:
             if state.rng_state is not None:
                 self.rng.bit_generator.state = state.rng_state
             self.pending.extend(state.pending)
+            if config.budget < self.done:  # the budget may grow on resume, never fall below what is done
+                self.journal.close()
+                raise UsageError(f"{run_dir}: {self.done} candidates are already done; --budget must be at least "
+                                 f"{self.done} (it counts every candidate, these included)")
             self.journal.append("resumed", done=self.done, pending=list(self.pending), budget=config.budget)
         else:
             header = {"identity": config.identity(), "space": config.space.raw, "seeds": list(config.seeds)}
