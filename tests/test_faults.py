@@ -273,8 +273,8 @@ def test_predict_to_stdout_past_the_limit(events, tmp_path):
                            fsize=8192, stdout=sink)
     assert proc.returncode == EX_IOERR
     line = _one_error_line(proc.stderr)
-    assert line.startswith("nuclassify: error: stdout: file too large after ")
-    assert line.endswith(" of 300 events; the output is incomplete")
+    assert line.startswith("nuclassify: error: stdout: file too large with ")
+    assert line.endswith(" of 300 events written whole (the next batch's rows in part); the output is incomplete")
 
 
 def test_show_past_the_limit(events, tmp_path):

@@ -75,8 +75,8 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
             except OSError as exc:  # an -o file says so itself (OutputError); this is stdout
                 if output is not None or not is_write_failure(exc):
                     raise
-                raise OutputError(f"stdout: {reason(exc)} after {counted.events:,} of {ds.n_events:,} "
-                                  "events; the output is incomplete") from exc
+                raise OutputError(f"stdout: {reason(exc)} with {counted.events:,} of {ds.n_events:,} events written "
+                                  "whole (the next batch's rows in part); the output is incomplete") from exc
     out.info(f"wrote {n} rows" + (f" to {output}" if output else ""))
 
 
