@@ -52,6 +52,10 @@ def main(argv: list[str]) -> int:
     scripts = sorted(HERE.glob("bench_*.py"))
     run_long = "--all" in argv
     names = [a for a in argv if a != "--all"]
+    if any(a.startswith("-") for a in names) or any(not any(n in s.stem for s in scripts) for n in names):
+        # nothing is run and bench_out/results.json is kept: a typo must not replace the last results
+        print(__doc__.strip() + "\n\nbenchmarks: " + ", ".join(s.stem.removeprefix("bench_") for s in scripts))
+        return 0 if names in (["--help"], ["-h"]) else 2
     if names:
         scripts = [s for s in scripts if any(name in s.stem for name in names)]
     elif not run_long:

@@ -85,6 +85,20 @@ def test_bad_source_date_epoch_is_refused_before_anything_is_written(tmp_path, m
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_empty_or_fractional_source_date_epoch_through_the_command_line(tmp_path):
+    """numpy's f2py (imported with SciPy) reads the variable with a bare int(); the CLI settles it first."""
+    import os
+    import subprocess
+    import sys
+
+    for value, code, fragment in (("", 0, ""), ("1.5", 2, "SOURCE_DATE_EPOCH must be a whole number")):
+        proc = subprocess.run([sys.executable, "-m", "nuclassify", "-q", "simulate", "minerva", "-n", "5", "-o",
+                               str(tmp_path / f"e{code}.h5")], capture_output=True, text=True,
+                              env={**os.environ, "SOURCE_DATE_EPOCH": value})
+        assert proc.returncode == code, proc.stderr
+        assert fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_library_simulation_carries_its_options_into_the_writer(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     blocks = simulate_minerva(20, seed=4, gain=2, block_size=10, workers=2)

@@ -12,6 +12,7 @@ import click
 
 from nuclassify import __version__
 from nuclassify._diskfaults import ignore_file_size_signal, reason, write_failure
+from nuclassify._environment import check_source_date_epoch
 from nuclassify.errors import NuclassifyError, OutputError
 
 # name -> (module, attribute, one-line help). Modules are imported only when the command runs
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the group, turning library errors into one line and an exit status."""
     ignore_file_size_signal()  # past `ulimit -f`, writes fail with EFBIG and are reported (see _diskfaults)
     try:
+        check_source_date_epoch()  # before SciPy's import reads it (see there)
         cli.main(args=argv, prog_name="nuclassify", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("nuclassify: interrupted", err=True)
