@@ -20,7 +20,8 @@ from nuclassify.cli._output import get_output, start_backend_quietly
               help="Seeds the event draw, the reference split and the permutations.")
 @click.option("--permutations", default=200, show_default=True, type=click.IntRange(min=1),
               help="Relabellings for the MMD and classifier p-values (p >= 1/(N+1)).")
-@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object (score, p_value, detail).")
+@click.option("--json", "json_mode", is_flag=True,
+              help="Print one JSON object (score, p_value, flagged, and each test's figures).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Draw the per-event score histograms (reference vs data) into this PNG.")
 @click.option("--per-event", "events_path", type=click.Path(dir_okay=False), default=None,

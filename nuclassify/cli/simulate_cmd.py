@@ -110,7 +110,14 @@ def minerva(ctx: click.Context, n_events: int, output: Path, seed: int, workers:
             json_mode: bool, beam: str, pileup: float | None, backward: float, gain: float, noise_rate: float,
             layout: str, crosstalk: float, dead_channels: float, attenuation: float, time_reference: str,
             z_max: float) -> None:
-    """Simulate MINERvA nuclear-target events (segment and plane-code labels, full truth)."""
+    """Simulate MINERvA nuclear-target events (segment and plane-code labels, full truth).
+
+    \b
+    Examples:
+      nuclassify simulate minerva -n 20000 -o train.h5 --seed 1 --workers 2
+      nuclassify simulate minerva -n 5000 -o test.h5 --seed 7
+      nuclassify simulate minerva -n 5000 -o shifted.h5 --seed 2 --gain 1.05 --beam me
+    """
     from nuclassify.data import write_minerva
     from nuclassify.simulate import simulate_minerva
 
@@ -140,7 +147,13 @@ def minerva(ctx: click.Context, n_events: int, output: Path, seed: int, workers:
 @click.pass_context
 def nova(ctx: click.Context, n_events: int, output: Path, seed: int, workers: int, overwrite: bool,
          json_mode: bool, gain: float) -> None:
-    """Simulate NOvA events as CVN pixel maps (interaction codes 0-13)."""
+    """Simulate NOvA events as CVN pixel maps (interaction codes 0-13).
+
+    \b
+    Examples:
+      nuclassify simulate nova -n 10000 -o nova.h5 --seed 1
+      nuclassify simulate nova -n 2000 -o nova_test.h5 --seed 2 --gain 1.1
+    """
     from nuclassify.data import write_nova
     from nuclassify.simulate import simulate_nova
 
