@@ -113,7 +113,9 @@ def test_subprocess_errors_are_one_line_and_signals_clean_up(tmp_path):
         out = tmp_path / "big.h5"
         # A shell's background job starts with SIGINT ignored (POSIX), and Python then leaves it
         # ignored: give the child the default disposition, as a terminal would.
-        child = subprocess.Popen([sys.executable, "-m", "nuclassify", "-q", "simulate", "minerva", "-n", "2000000",
+        # 200,000 events run for a minute or more, long enough to be stopped, and need a few hundred MiB
+        # free (simulate refuses up front when the disk cannot hold the file)
+        child = subprocess.Popen([sys.executable, "-m", "nuclassify", "-q", "simulate", "minerva", "-n", "200000",
                                   "-o", str(out), "--workers", "2"], stderr=subprocess.PIPE, text=True,
                                  preexec_fn=_default_sigint)
         deadline = time.time() + 60
