@@ -111,6 +111,24 @@ def track_file(tmp_path_factory):
     return path, seg
 
 
+def test_the_library_names_what_it_was_given_wrongly(track_file, tmp_path):
+    from pathlib import Path
+
+    path, _ = track_file
+    with pytest.raises(UsageError, match=r"expected an open dataset.*open_dataset\("):
+        load_predictor("trackfit", str(path))  # a file name where the open dataset belongs
+    with open_dataset(path) as ds:
+        assert load_predictor(Path("trackfit"), ds).name == TRACKFIT  # a path object is a model name too
+        with pytest.raises(UsageError, match="a model is a run directory.*received int 5"):
+            load_predictor(5, ds)
+        with pytest.raises(UsageError, match="expected an open dataset"):
+            evaluate_runs(str(path), ["trackfit"])
+        alone = evaluate_runs(ds, "trackfit")  # one model on its own, not a list of its letters
+        assert list(alone.evaluations) == [TRACKFIT] and not alone.comparing
+        with pytest.raises(UsageError, match=r"score_cut must lie in \[0, 1\]"):
+            evaluate_runs(ds, ["trackfit"], score_cut=2)
+
+
 def test_trackfit_predictor(track_file, tmp_path):
     path, seg = track_file
     with open_dataset(path) as ds:

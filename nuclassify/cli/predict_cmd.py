@@ -47,7 +47,7 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
     Example: nuclassify predict --model trackfit --data test.h5 -o trackfit.csv
     """
     from nuclassify._diskfaults import is_write_failure, reason
-    from nuclassify._fileio import refuse_input_as_output
+    from nuclassify._fileio import check_output_path, refuse_input_as_output
     from nuclassify.data import open_dataset
     from nuclassify.errors import OutputError
     from nuclassify.evaluation import load_predictor, prediction_format, uses_keras, write_predictions
@@ -55,6 +55,8 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
     out = get_output(ctx)
     prediction_format(output)  # a bad -o fails before the data or the model is read
     refuse_input_as_output(output, data_path, model_spec)
+    if output is not None:
+        check_output_path(output, overwrite=overwrite)  # a missing folder or a kept file: before the model loads
     note = in_progress_note(model_spec) if os.path.isdir(model_spec) else None
     if note:  # readers are served while a run is written; say so (see nuclassify._runlock)
         click.echo(f"nuclassify: note: {note}", err=True)

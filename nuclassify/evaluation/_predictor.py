@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,7 +334,27 @@ def _shape_fits(declared: tuple[int | None, ...], data_shape: tuple[int, ...]) -
         d is None or d == int(s) for d, s in zip(declared[1:], data_shape, strict=True))
 
 
-def load_predictor(spec: str, dataset: Any, target: str | None = None, *, calibrated: bool = True,
+def model_spec_text(spec: Any) -> str:
+    """A model named by the caller as text: a str, or a path object (``pathlib.Path("runs/c4")``).
+
+    Raises:
+        UsageError: anything else (a number, None), named, rather than an AttributeError further in.
+    """
+    if isinstance(spec, (str, os.PathLike)):
+        return os.fspath(spec)
+    raise UsageError(f"a model is a run directory, a .keras or .onnx path, or a classical method's name "
+                     f"('trackfit'); received {type(spec).__name__} {spec!r}")
+
+
+def check_open_dataset(dataset: Any) -> None:
+    """Refuse a file name where an open dataset belongs (``load_predictor("runs/c4", "test.h5")``)."""
+    if not (hasattr(dataset, "view_names") and hasattr(dataset, "layout")):
+        hint = f" (open it first: nuclassify.data.open_dataset({os.fspath(dataset)!r}))" \
+            if isinstance(dataset, (str, os.PathLike)) else ""
+        raise UsageError(f"expected an open dataset, received {type(dataset).__name__} {dataset!r}{hint}")
+
+
+def load_predictor(spec: str | os.PathLike, dataset: Any, target: str | None = None, *, calibrated: bool = True,
                    mc_samples: int | None = None) -> Predictor:
     """``trackfit``, a run directory, a ``.keras`` or an ``.onnx`` file -> a Predictor checked against ``dataset``.
 
@@ -358,6 +379,8 @@ def load_predictor(spec: str, dataset: Any, target: str | None = None, *, calibr
     """
     from nuclassify.evaluation._ensemble import is_ensemble_dir
 
+    spec = model_spec_text(spec)
+    check_open_dataset(dataset)
     if mc_samples is not None or is_ensemble_dir(spec):  # several samples of a network, and their spread
         from nuclassify.evaluation._uncertainty import uncertainty_predictor
 
