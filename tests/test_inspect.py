@@ -88,3 +88,28 @@ def test_inspect_sparse_occupancy_is_exact(tmp_path):
     assert s["views"][0]["storage"] == "sparse"
     assert s["occupancy"]["x"] == pytest.approx(30 / (127 * 94))
     assert s["occupancy"]["u"] == pytest.approx(30 / (127 * 47))
+
+
+def test_a_training_run_or_its_model_is_named_for_what_it_is(tmp_path):
+    from nuclassify.cli.main import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    (run / "model.keras").write_bytes(b"zip")
+    for target in (run, run / "model.keras"):
+        with pytest.raises(SystemExit) as info:
+            main(["inspect", str(target)])
+        assert info.value.code == 2
+
+
+def test_batches_refuse_arguments_that_are_not_whole_numbers(flat_2016):
+    from nuclassify.data import open_dataset
+    from nuclassify.errors import UsageError
+
+    with open_dataset(flat_2016) as ds:
+        for kwargs in ({"batch_size": None}, {"batch_size": 2.5}, {"batch_size": 4, "seed": "x"},
+                       {"batch_size": 4, "epoch": -1}):
+            with pytest.raises(UsageError, match="must be an integer"):
+                next(ds.batches(**kwargs))
+        assert len(next(ds.batches(np.int64(4)))[1]) == 4

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nuclassify.cli._output import get_output
+from nuclassify.errors import UsageError
 
 
 @click.command("inspect")
@@ -44,6 +45,10 @@ def inspect(ctx: click.Context, file: Path, json_mode: bool, sample: int) -> Non
         else:
             out.result(format_exported(described))
         return
+    if (file / "run.json").is_file() or (file.suffix.lower() == ".keras" and file.is_file()):
+        # a training run or its model: what inspect reads of it is its export or its data
+        raise UsageError(f"{file}: is a training run{'' if file.is_dir() else ' model'}, not a data file or an "
+                         "export; inspect its data file, or 'nuclassify export' it and inspect the .onnx")
     from nuclassify.data import format_summary, summarize
 
     summary = summarize(file, sample=sample)

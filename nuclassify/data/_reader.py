@@ -262,8 +262,9 @@ class Dataset:
     def _iterate(self, batch_size: int, target: str | None, indices: object, shuffle: bool, seed: int,
                  epoch: int, drop_remainder: bool, with_labels: bool, sparse: bool,
                  reuse_buffers: int = 0) -> Iterator[tuple]:
-        if int(batch_size) < 1:
-            raise UsageError(f"batch size must be >= 1, got {batch_size}")
+        for name, value, least in (("batch size", batch_size, 1), ("seed", seed, 0), ("epoch", epoch, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise UsageError(f"{name} must be an integer >= {least}, got {value!r}")
         if reuse_buffers and int(reuse_buffers) < 2:
             raise UsageError(f"reuse_buffers must be 0 (off) or >= 2, got {reuse_buffers}")
         ring = BufferRing(int(reuse_buffers)) if reuse_buffers else None
