@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import h5py
 
 __all__ = ["atomic_output", "atomic_h5", "H5Output", "check_output_path", "check_output_dir", "default_file_mode",
-           "read_json_file", "refuse_input_as_output"]
+           "default_dir_mode", "read_json_file", "refuse_input_as_output"]
 
 # Bytes of discarded writes kept for HDF5 to read back after a failure (see _GuardedFile): a writer
 # that checks after every block discards at most one block's worth.
@@ -94,11 +94,20 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     return folder
 
 
-def default_file_mode() -> int:
-    """The permissions a plain ``open()`` would give a new file under the current umask."""
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def default_file_mode() -> int:
+    """The permissions a plain ``open()`` would give a new file under the current umask."""
+    return 0o666 & ~_umask()
+
+
+def default_dir_mode() -> int:
+    """The permissions a plain ``mkdir`` would give a new folder under the current umask (not mkdtemp's 0700)."""
+    return 0o777 & ~_umask()
 
 
 @contextlib.contextmanager

@@ -30,7 +30,6 @@ from nuclassify.evaluation._predictor import (
     CLASSICAL,
     TRACKFIT,
     Predictor,
-    check_open_dataset,
     load_predictor,
     model_spec_text,
 )
@@ -215,12 +214,11 @@ class EvaluationPlan:
 
         Raises:
             DataFileError: the file has no labels for the target (use predict for such files).
-            UsageError: a score cut outside [0, 1] (the CLI's range), or a batch size below 1.
+            UsageError: a score cut outside [0, 1] (the CLI's range); a bad batch size is refused
+                by the dataset's reader.
         """
         if not 0.0 <= float(score_cut) <= 1.0:
             raise UsageError(f"score_cut must lie in [0, 1]; received {score_cut}")
-        if int(batch_size) < 1:
-            raise UsageError(f"batch_size must be at least 1; received {batch_size}")
         fns: dict[str, PredictFn] = {k: p.fn for k, p in self.predictors.items()}
         evals = evaluate_models(self.dataset, fns, target=self.target, batch_size=batch_size,
                                 per_segment=self.count_segments, score_cut=score_cut, on_batch=on_batch)
@@ -249,8 +247,7 @@ def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bo
             for a model that does not predict segments; and whatever :func:`load_predictor` raises.
         RunDirError: a run directory is missing or incomplete.
     """
-    check_open_dataset(dataset)
-    # one model named on its own is one model, not a list of its characters
+    # one model named on its own is one model, not a list of its characters (load_predictor checks the dataset)
     specs = [model_specs] if isinstance(model_specs, (str, os.PathLike)) else list(model_specs)
     specs = [model_spec_text(spec) for spec in specs]
     if not specs:

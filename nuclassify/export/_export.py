@@ -25,7 +25,7 @@ from pathlib import Path
 
 from nuclassify import __version__
 from nuclassify._diskfaults import write_failure
-from nuclassify._fileio import atomic_output, check_output_path
+from nuclassify._fileio import atomic_output, check_output_path, default_dir_mode
 from nuclassify.errors import UsageError
 from nuclassify.export._convert import (
     OUTPUT_NAME,
@@ -250,13 +250,6 @@ def export_run(model: str | os.PathLike, output: str | os.PathLike, fmt: str | N
     return ExportResult(output, fmt, inputs, "output_0", None, metadata, verification, time.perf_counter() - t0)
 
 
-def _directory_mode() -> int:
-    """The permissions a plain ``mkdir`` would give a new folder under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o777 & ~umask
-
-
 def _write_errno(exc: BaseException) -> int | None:
     """The errno of a write failure that TensorFlow reports in its own exception types (by its words)."""
     if isinstance(exc, OSError) and exc.errno is not None:
@@ -285,7 +278,7 @@ def _atomic_directory(target: Path, overwrite: bool) -> Iterator[Path]:
                 raise UsageError(f"{target}: already exists (use --overwrite to replace it)")
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
             os.replace(target, old / "x")
-        os.chmod(tmp, _directory_mode())  # mkdtemp makes it 0700; a SavedModel is shared like any output
+        os.chmod(tmp, default_dir_mode())  # mkdtemp makes it 0700; a SavedModel is shared like any output
         os.replace(tmp, target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
