@@ -5,6 +5,7 @@ The files are built with plain h5py (not with our writer), as a user's broken fi
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -111,6 +112,7 @@ BAD = {
     "missing file": (lambda p: p, "no such file"),
     "text file": (lambda p: (p.write_text("event,segment\n1,2\n"), p)[1], "not an HDF5 file"),
     "zero bytes": (lambda p: (p.write_bytes(b""), p)[1], "empty file (0 bytes)"),
+    "named pipe": (lambda p: (os.mkfifo(p), p)[1], "not a regular file (a pipe or device)"),
     "truncated": (truncated, "truncated or corrupt HDF5 file"),
     "no datasets": (write_with(lambda h5: None), "empty HDF5 file"),
     "zero events": (lambda p: minerva_2018(p, n={"x": 0, "u": 0, "v": 0}, segments=np.zeros(0, np.uint8),

@@ -397,6 +397,10 @@ def test_missing_or_damaged_onnx_files_are_one_line_errors(exported, tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a protobuf at all")
     _one_line_error(_invoke("evaluate", "--model", tmp_path / "junk.onnx", "--data", exported["data"]),
                     "junk.onnx: cannot load as an ONNX model")
+    renamed = tmp_path / "data.onnx"  # a data file renamed, or given where the model goes
+    renamed.write_bytes(Path(exported["data"]).read_bytes())
+    _one_line_error(_invoke("evaluate", "--model", renamed, "--data", exported["data"]),
+                    "data.onnx: an HDF5 data file, not an ONNX model")
     r = subprocess.run([sys.executable, "-m", "nuclassify", "predict", "--model", str(tmp_path / "junk.onnx"),
                         "--data", str(exported["data"])], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and r.stdout == ""

@@ -193,6 +193,28 @@ def test_load_predictor_on_a_trained_run(trained_run):
     assert np.allclose(probs, expected, atol=1e-5) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_a_predict_function_refuses_views_that_are_not_the_files_in_one_line(trained_run, track_file):
+    """A caller's batch of the wrong shape is named before it reaches the backend, for a network and trackfit."""
+    run_dir, data = trained_run
+    with open_dataset(data) as ds:
+        views = list(ds.read_views(np.arange(4)))
+        x_shape = ", ".join(map(str, ds.view_shapes["x"]))
+        for spec in (str(run_dir), "trackfit"):
+            fn = load_predictor(spec, ds).fn
+            for bad, message in (
+                (views[:2], "expected a sequence of 3 view arrays \\(x, u, v\\), got 2 views"),
+                (np.stack(views[:1]), "got a ndarray"),
+                ([views[0][:, :5], views[1], views[2]], f"view x must have shape \\(N, {x_shape}\\), got \\(4, 5,"),
+                ([views[0], views[1][0], views[2]], "view u must have shape"),
+                ([views[0], views[1][:3], views[2]], "different numbers of events \\(\\[3, 4\\]\\)"),
+            ):
+                with pytest.raises(UsageError, match=message) as info:
+                    fn(bad)
+                assert "\n" not in str(info.value)
+            probs, _ = fn(views)  # the file's own batch still passes
+            assert probs.shape == (4, 11)
+
+
 # --- evaluate's orchestration --------------------------------------------------------------------
 
 def test_duplicate_names_get_a_prime_and_compare(track_file):

@@ -41,6 +41,8 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
         raise DataFileError(path, "no such file")
     if p.is_dir():
         raise DataFileError(path, "is a directory, expected an HDF5 file")
+    if not p.is_file():  # a pipe or a device: HDF5 needs to seek, and its size says nothing
+        raise DataFileError(path, "not a regular file (a pipe or device), expected an HDF5 file")
     try:
         size = p.stat().st_size
         if size == 0:

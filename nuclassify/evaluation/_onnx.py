@@ -128,6 +128,9 @@ def open_onnx(path: str | Path, *, threads: int = 0, spinning: bool = False) -> 
     path = Path(path)
     if not path.is_file():
         raise RunDirError(f"{path}: no such ONNX file")
+    with open(path, "rb") as handle:
+        if handle.read(8) == b"\x89HDF\r\n\x1a\n":  # a data file given (or renamed) where the model goes
+            raise RunDirError(f"{path}: an HDF5 data file, not an ONNX model")
     try:
         import onnxruntime as ort
     except ImportError as exc:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -377,10 +377,45 @@ def load_predictor(spec: str | os.PathLike, dataset: Any, target: str | None = N
             (both sides named), trackfit was asked for on a non-MINERvA file, or an ONNX file needs
             onnxruntime and it is not installed.
     """
-    from nuclassify.evaluation._ensemble import is_ensemble_dir
-
     spec = model_spec_text(spec)
     check_open_dataset(dataset)
+    predictor = _load_predictor(spec, dataset, target, calibrated, mc_samples)
+    return replace(predictor, fn=_input_checked(predictor.fn, predictor.name, dataset))
+
+
+def _input_checked(fn: PredictFn, name: str, dataset: Any) -> PredictFn:
+    """``fn`` refusing, in one line, a batch that is not the dataset's views: the wrong number of
+    views, a view that is not a (N, rows, columns, channels) array of the file's shape, or views
+    of different lengths. Without it a caller's mistake surfaces as a backend's multi-line error
+    (TensorFlow's shape mismatch) or an IndexError deep in the model."""
+    names = list(dataset.view_names)
+    shapes = [tuple(int(d) for d in dataset.view_shapes[v]) for v in names]
+
+    def checked(views: Sequence[np.ndarray]) -> Any:
+        if isinstance(views, np.ndarray) or not isinstance(views, Sequence) or len(views) != len(names):
+            got = f"{len(views)} views" if isinstance(views, Sequence) and not isinstance(views, np.ndarray) \
+                else f"a {type(views).__name__}"
+            raise UsageError(f"{name}: expected a sequence of {len(names)} view arrays "
+                             f"({', '.join(names)}), got {got}")
+        lengths = set()
+        for view, array, shape in zip(names, views, shapes, strict=True):
+            got = tuple(getattr(array, "shape", ()))
+            if len(got) != 4 or got[1:] != shape:
+                raise UsageError(f"{name}: view {view} must have shape (N, {', '.join(map(str, shape))}), "
+                                 f"got {got if got else type(array).__name__}")
+            lengths.add(got[0])
+        if len(lengths) > 1:
+            raise UsageError(f"{name}: the views hold different numbers of events ({sorted(lengths)})")
+        return fn(views)
+
+    return checked
+
+
+def _load_predictor(spec: str, dataset: Any, target: str | None, calibrated: bool,
+                    mc_samples: int | None) -> Predictor:
+    """load_predictor's work after its argument checks, by the kind of model."""
+    from nuclassify.evaluation._ensemble import is_ensemble_dir
+
     if mc_samples is not None or is_ensemble_dir(spec):  # several samples of a network, and their spread
         from nuclassify.evaluation._uncertainty import uncertainty_predictor
 
