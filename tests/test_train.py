@@ -223,6 +223,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_minerva, tiny_sp
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "stopped-nan" and meta["epochs_completed"] == 1
     assert not (out / "model.keras").exists()
+    with pytest.raises(RunDirError, match=r"run: holds a run whose loss became NaN at epoch 2; start it again with "
+                                          r"--overwrite \(with a lower --lr"):
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=3, quiet=True))  # the same call again is told what helps
     for name in ("last.keras", "best.keras", "resume/state.keras"):
         model = load_model(out / name, compile=False)
         assert all(np.all(np.isfinite(np.asarray(w))) for w in model.get_weights()), name

@@ -129,8 +129,21 @@ def check_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) 
             what = "holds another run" if ours else "is not empty"
             hint = "use --resume to continue it or --overwrite to replace it" if ours else \
                 "use --overwrite to write a run beside its files, or choose another --out"
+            diverged = _diverged_at(run_dir) if has_meta else None
+            if diverged is not None:  # resuming would run into the same NaN: only a fresh start helps
+                what, hint = (f"holds a run whose loss became NaN at epoch {diverged}",
+                              "start it again with --overwrite (with a lower --lr, or --precision fp32)")
             raise RunDirError(f"{run_dir}: {what}; {hint}")
     return run_dir
+
+
+def _diverged_at(run_dir: Path) -> int | None:
+    """The epoch (1-based) at which a run stopped on a NaN loss, or None (another status, or unreadable)."""
+    try:
+        meta = json.loads((run_dir / "run.json").read_text())
+        return int(meta["nan"]["epoch"]) + 1 if meta.get("status") == "stopped-nan" else None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def _remove_run_files(run_dir: Path) -> None:
