@@ -30,6 +30,7 @@ from nuclassify.detector.minerva import (
     SEGMENT_Z_ORDER,
     TARGETS,
     segment_of_z,
+    target_material_extent,
 )
 from nuclassify.evaluation.trackfit._material import SCINT_GRAMMAGE, target_grammage
 
@@ -45,8 +46,7 @@ _TARGET_GRAMMAGE = target_grammage()
 # Each target's slab: (lo, hi) z, grammage, the plane index it precedes.
 _TARGET_SLABS = []
 for _t in TARGETS:
-    _half = (220.0 if _t.number == 0 else max(_t.thickness_mm) if _t.number != 3 else 76.3) / 2
-    _TARGET_SLABS.append((_t.z_center_mm - _half, _t.z_center_mm + _half, _TARGET_GRAMMAGE[_t.number],
+    _TARGET_SLABS.append((*target_material_extent(_t.number), _TARGET_GRAMMAGE[_t.number],
                           int(np.searchsorted(PLANE_Z_MM, _t.z_center_mm))))
 _TARGET_BEFORE_PLANE = {slab[3]: slab for slab in _TARGET_SLABS}
 _MISSED_PLANE_FACTOR = 0.03  # the plane before the gap holds the vertex yet shows no activity
