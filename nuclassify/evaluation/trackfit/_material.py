@@ -23,7 +23,7 @@ import numpy as np
 from nuclassify.detector.minerva import PLANE_MODULE, PLANE_Z_MM, TARGETS
 
 __all__ = ["highland_theta0", "x0_between", "grammage_between", "PLANE_X0", "SCINT_GRAMMAGE",
-           "MUON_MASS_MEV", "target_grammage", "ECAL_FIRST_MODULE"]
+           "MUON_MASS_MEV", "target_grammage", "target_mass_slab", "ECAL_FIRST_MODULE"]
 
 MUON_MASS_MEV = 105.658
 SCINT_GRAMMAGE = 1.9872  # g/cm^2 per plane
@@ -66,6 +66,20 @@ for _z, _x, _g in zip(_TARGET_Z, _TARGET_X0, _TARGET_G, strict=True):
     _STEP_G[_p] += _g
 _CUM_X0 = np.concatenate([[0.0], np.cumsum(_STEP_X0)])
 _CUM_G = np.concatenate([[0.0], np.cumsum(_STEP_G)])
+
+
+def target_mass_slab(target: object) -> tuple[float, float]:
+    """(lower z, upper z) in mm where a passive target's mass lies: the extent of its material
+    with the most grammage, about the target's centre.
+
+    A vertex follows the mass. Target 3's carbon block (76.3 mm, 13 g/cm^2) reaches 50 mm further
+    downstream than its iron and lead (25.75 mm, 20 and 29 g/cm^2), but holds only a fifth of the
+    target's mass, so its vertices cluster in the iron and lead: placing them over the whole
+    76 mm spreads trackreco's target z core width from 12.2 to 15.3 mm on simulated test events.
+    """
+    grammage = [thick * _DENSITY[m] for m, thick in zip(target.materials, target.thickness_mm, strict=True)]
+    half = target.thickness_mm[int(np.argmax(grammage))] / 2
+    return target.z_center_mm - half, target.z_center_mm + half
 
 
 def target_grammage() -> dict[int, float]:

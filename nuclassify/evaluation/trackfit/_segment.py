@@ -30,9 +30,8 @@ from nuclassify.detector.minerva import (
     SEGMENT_Z_ORDER,
     TARGETS,
     segment_of_z,
-    target_material_extent,
 )
-from nuclassify.evaluation.trackfit._material import SCINT_GRAMMAGE, target_grammage
+from nuclassify.evaluation.trackfit._material import SCINT_GRAMMAGE, target_grammage, target_mass_slab
 
 __all__ = ["SEGMENT_PRIOR", "SegmentCall", "assign_segment", "segment_probabilities"]
 
@@ -46,7 +45,7 @@ _TARGET_GRAMMAGE = target_grammage()
 # Each target's slab: (lo, hi) z, grammage, the plane index it precedes.
 _TARGET_SLABS = []
 for _t in TARGETS:
-    _TARGET_SLABS.append((*target_material_extent(_t.number), _TARGET_GRAMMAGE[_t.number],
+    _TARGET_SLABS.append((*target_mass_slab(_t), _TARGET_GRAMMAGE[_t.number],
                           int(np.searchsorted(PLANE_Z_MM, _t.z_center_mm))))
 _TARGET_BEFORE_PLANE = {slab[3]: slab for slab in _TARGET_SLABS}
 _MISSED_PLANE_FACTOR = 0.03  # the plane before the gap holds the vertex yet shows no activity
