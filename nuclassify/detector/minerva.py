@@ -33,7 +33,7 @@ __all__ = [
     "NUCLEAR_REGION_Z_MM", "TRACKER_START_Z_MM", "FIDUCIAL_APOTHEM_MM",
     "DETECTOR_APOTHEM_MM", "SCINT_THICKNESS_MM", "IMAGE_COLUMNS", "IMAGE_COLUMNS_2016", "image_columns", "N_PLANECODES",
     "material_at", "material_code_at", "MATERIAL_CODES", "planecode_of_z", "planecode_z", "inside_hexagon",
-    "target_by_number", "target_material_extent", "VERTEX_REGIONS", "vertex_region",
+    "target_by_number", "VERTEX_REGIONS", "vertex_region",
 ]
 
 N_STRIPS = 127
@@ -139,13 +139,6 @@ def _material_extents() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _TARGET_LO, _TARGET_HI, _TARGET_IS_WATER = _material_extents()
-
-
-def target_material_extent(number: int) -> tuple[float, float]:
-    """(lower z, upper z) in mm of passive target ``number``'s material (0 is water): where a vertex
-    in it can lie. Target 3's extent runs from its iron and lead to the end of its carbon block."""
-    i = [t.number for t in TARGETS].index(int(number))
-    return float(_TARGET_LO[i]), float(_TARGET_HI[i])
 
 
 def vertex_region(z_mm: np.ndarray | float) -> np.ndarray:
