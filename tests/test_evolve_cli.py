@@ -117,6 +117,7 @@ def _one_line_error(capsys, argv):
     (["--seed-arch", "cvn"], "seed network cvn uses view(s)"),
     (["--objectives", "val_accuracy,-nonsense"], "'nonsense' is not a figure the trainer reports"),
     (["--executor", "serial", "--candidates-per-child", "3"], "--candidates-per-child needs --executor process"),
+    (["--tournament", "9"], "--tournament (9) must not exceed the population (4: set by --budget 2, a quarter"),
 ])
 def test_bad_input_is_one_line_before_anything_runs(tiny_minerva, tmp_path, capsys, extra, needle):
     out = tmp_path / "empty"
@@ -125,6 +126,21 @@ def test_bad_input_is_one_line_before_anything_runs(tiny_minerva, tmp_path, caps
             *[e.format(data=tiny_minerva) for e in extra]]
     assert needle in _one_line_error(capsys, argv)
     assert list(out.iterdir()) == []  # nothing written
+
+
+def test_an_edited_space_file_is_named_in_its_errors(tiny_minerva, tmp_path, capsys):
+    """A copy of a shipped space keeps the shipped name inside; the error must still say which file."""
+    from nuclassify.search._space import _space_dir
+
+    edited = json.loads((_space_dir() / "minerva.json").read_text())
+    edited["views"] = [["q"]]
+    space = tmp_path / "sp_views.json"
+    space.write_text(json.dumps(edited))
+    out = tmp_path / "empty"
+    out.mkdir()
+    err = _one_line_error(capsys, ["evolve", "--data", str(tiny_minerva), "--out", str(out), "--budget", "2",
+                                   "--space", str(space)])
+    assert f"search space minerva ({space}): view(s) q are not in the data" in err
 
 
 def test_a_folder_holding_other_files_is_refused_and_kept(tiny_minerva, tmp_path, capsys):

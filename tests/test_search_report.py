@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+import nuclassify
 from nuclassify.search import SearchConfig, SerialExecutor, load_space, read_journal, run_search
 from nuclassify.search._plots import PLOT_NAMES, write_search_plots
 from nuclassify.search._report import format_report, search_report
@@ -81,7 +82,12 @@ def test_report_counts_match_the_journal(finished):
     text = format_report(report)
     assert f"best: #{report['best']['id']}" in text and "top 5:" in text and "invalid spec 1" in text
     progress, running = during[0]  # taken mid-search: no stop recorded yet, at most what was recorded
-    assert running["state"] == "running" and running["done"] <= progress.done and running["budget"] is None
+    assert running["state"] == "running" and running["done"] <= progress.done
+    assert running["budget"] == 16  # recorded at the start, so a search in its first session knows it too
+    made = report["made"]  # how it was started, for a reader of the folder alone
+    assert (made["executor"], made["workers"], made["nuclassify_version"]) == ("serial", 2, nuclassify.__version__)
+    assert made["command"] and made["created"].endswith("Z")
+    assert f"made by: {made['command']} (serial executor, 2 worker(s), nuclassify {nuclassify.__version__}" in text
 
 
 def test_genealogy_follows_parent_ids_back_to_a_seed(finished):

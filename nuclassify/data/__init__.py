@@ -8,6 +8,7 @@ how it was made (the ``nuclassify_provenance`` attribute; ``Dataset.provenance``
 
 from nuclassify.data._display import draw_event
 from nuclassify.data._order import split_indices
+from nuclassify.data._provenance import creation_time
 from nuclassify.data._reader import Dataset, open_dataset
 from nuclassify.data._summary import format_summary, summarize
 from nuclassify.data._validate import validate_pixels
@@ -18,5 +19,5 @@ __all__ = [
     "SparseImages", "MinervaBlock", "NovaBlock",
     "write_minerva", "write_nova", "write_images",
     "open_dataset", "Dataset", "split_indices",
-    "validate_pixels", "summarize", "format_summary", "draw_event",
+    "validate_pixels", "summarize", "format_summary", "draw_event", "creation_time",
 ]

@@ -28,7 +28,7 @@ from typing import Any
 
 from nuclassify._diskfaults import is_write_failure, write_failure
 from nuclassify._runlock import LOCK_FILES, hold_run_dir
-from nuclassify.errors import DataFileError, NuclassifyError, OutputError, RunDirError
+from nuclassify.errors import DataFileError, NuclassifyError, OutputError, RunDirError, UsageError
 from nuclassify.search._config import Progress, SearchConfig, SearchResult
 from nuclassify.search._evolve_config import (
     SPACE_BY_LAYOUT,
@@ -165,6 +165,11 @@ def _population(config: EvolveConfig, records: list[dict]) -> tuple[int, int]:
     old = records[0].get("identity", {}) if records else {}
     population = config.population or old.get("population") or auto_population(config.budget)
     tournament = config.tournament or old.get("tournament") or auto_tournament(population)
+    if tournament > population:  # a --tournament given alone, against a population it did not set
+        source = ("the searched population" if old.get("population") else
+                  f"set by --budget {config.budget}, a quarter of it and at least 4, as --population is not given")
+        raise UsageError(f"--tournament ({tournament}) must not exceed the population ({population}: {source}); "
+                         f"give a smaller --tournament or a --population of at least {tournament}")
     return int(population), int(tournament)
 
 
@@ -228,10 +233,10 @@ def _evolve_held(config: EvolveConfig, *, progress: Callable[[Progress], None] |
     from nuclassify.training import file_digest
 
     records = _check_run_dir(config)
+    population, tournament = _population(config, records)  # before the data are opened and hashed
     data = _open_data(config)
     space = _space(config, data)
     seeds = _seeds(config, space, data)
-    population, tournament = _population(config, records)
     objectives = config.parsed_objectives
     train_path = Path(config.data).resolve()  # type: ignore[arg-type]
     digests = {"train": file_digest(train_path)}
@@ -274,7 +279,7 @@ def _evolve_held(config: EvolveConfig, *, progress: Callable[[Progress], None] |
     if result.stopped == "interrupted":
         raise SearchInterrupted(_interrupted(config, result))
     paths, notes = write_plots(config.run_dir) if plots else ([], [])
-    return EvolveResult(result, config, space.name, data.layout, population, tournament, executor.workers,
+    return EvolveResult(result, config, space.label, data.layout, population, tournament, executor.workers,
                         paths, notes)
 
 

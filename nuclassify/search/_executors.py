@@ -28,6 +28,7 @@ class Executor(ABC):
     """Runs jobs; see the module docstring for the protocol."""
 
     workers: int = 1
+    kind: str = "serial"  # the --executor that names it, for the search's record of how it was run
 
     @abstractmethod
     def start(self, trainer: str) -> None:

@@ -90,7 +90,7 @@ class GenomeFactory:
             params = self._try(genome)
             if params is not None:
                 return Checked(genome, params, "random")
-        raise SpecError(f"search space {self.space.name}: none of {self.attempts} random networks fits inputs "
+        raise SpecError(f"search space {self.space.label}: none of {self.attempts} random networks fits inputs "
                         f"{self.input_shapes} under max_params {self.space.max_params}; loosen the space")
 
     def mutate(self, parent: dict, rng: np.random.Generator) -> Checked:

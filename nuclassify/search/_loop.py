@@ -14,6 +14,7 @@ executor the resumed search therefore proposes exactly the candidates of an unin
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nuclassify import __version__
+from nuclassify.data import creation_time
 from nuclassify.errors import OutputError, UsageError
 from nuclassify.search._candidate import FAILED, FINISHED, Candidate, Job, Outcome
 from nuclassify.search._child import OUTPUT_FAILURE
@@ -35,6 +38,18 @@ from nuclassify.search._replay import apply_result, check_same_search, replay
 from nuclassify.search._strategy import make_strategy
 
 __all__ = ["run_search"]
+
+
+def _how_made(executor: Executor) -> dict:
+    """How a search was started, for its journal's header: the command, executor, workers, version, time.
+
+    The identity (data, space, strategy, seed) says what the results depend on; this says how the
+    run was made, which also matters: with several workers the finishing order shapes the parents.
+    """
+    command = " ".join(["nuclassify" if Path(sys.argv[0]).name == "__main__.py" else Path(sys.argv[0]).name,
+                        *sys.argv[1:]]) if sys.argv and sys.argv[0] else "python"
+    return {"command": command, "executor": executor.kind, "workers": executor.workers,
+            "nuclassify_version": __version__, "created": creation_time()}
 
 
 class _Search:
@@ -79,7 +94,8 @@ class _Search:
                                  f"{self.done} (it counts every candidate, these included)")
             self.journal.append("resumed", done=self.done, pending=list(self.pending), budget=config.budget)
         else:
-            header = {"identity": config.identity(), "space": config.space.raw, "seeds": list(config.seeds)}
+            header = {"identity": config.identity(), "space": config.space.raw, "seeds": list(config.seeds),
+                      "budget": config.budget, "made": _how_made(executor)}
             self.journal = Journal.create(run_dir, header)
         self.failures_in_row = 0
 

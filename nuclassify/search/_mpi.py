@@ -54,6 +54,7 @@ def mpi_rank() -> int:
 
 
 class MPIExecutor(Executor):
+    kind = "mpi"
     """Master side of ``--executor mpi``: one worker per rank 1..N-1, one candidate each at a time.
 
     Each worker rank trains its candidates in fresh child processes (a one-worker process

@@ -31,6 +31,7 @@ than that saves on the CPU for small networks, so TensorFlow stays the default t
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -58,8 +59,13 @@ def _unimportable(names: tuple[str, ...]) -> Iterator[None]:
 
 def _import_keras_quietly() -> None:
     block_for_life(unused_frameworks(backend_name()))
+    verbose = bool(os.environ.get("NUCLASSIFY_VERBOSE"))
     with _unimportable(SKIPPED):
-        start_backend_quietly(verbose=bool(os.environ.get("NUCLASSIFY_VERBOSE")))
+        start_backend_quietly(verbose=verbose)
+    if not verbose and "tensorflow" in sys.modules:
+        # A child reused for several candidates builds a new model each time, and TensorFlow then
+        # warns "N calls triggered tf.function retracing" through its Python logger (past the fd).
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     import nuclassify.training  # noqa: F401 - the trainer's own imports, also done ahead
 
 

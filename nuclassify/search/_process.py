@@ -109,6 +109,7 @@ def _crash_reason(code: int | None) -> str:
 
 
 class ProcessExecutor(Executor):
+    kind = "process"
     """``workers`` slots, each running one spawned child per candidate.
 
     Args:

@@ -58,8 +58,10 @@ def search_report(run_dir: str | os.PathLike, workers: int | None = None) -> dic
     ``top`` (the best rows), ``running`` (id, worker, since: started and not done, in a search
     with no recorded stop), ``pending`` (to be re-issued by a resume), ``utilisation`` (busy /
     (wall x workers)), ``busy_seconds``, ``wall_seconds`` (the sessions' wall time, without the
-    gaps between them), ``workers`` (the last session's), ``sessions`` and ``elapsed`` (seconds
-    from the start to the last record).
+    gaps between them), ``workers`` (the last session's), ``sessions``, ``elapsed`` (seconds
+    from the start to the last record) and ``made`` (how the search was started: ``command``,
+    ``executor``, ``workers``, ``nuclassify_version``, ``created``; None in a journal from before
+    it was recorded).
 
     Args:
         workers: the worker count, when the journal does not record it (see ``load_history``).
@@ -87,6 +89,7 @@ def search_report(run_dir: str | os.PathLike, workers: int | None = None) -> dic
         "busy_seconds": round(sum(s.busy_seconds for s in history.sessions), 3),
         "wall_seconds": round(sum(s.wall for s in history.sessions), 3), "workers": last.workers,
         "sessions": len(history.sessions), "elapsed": round(last.end - history.t0, 3),
+        "made": history.header.get("made"),
     }
     if best is not None:
         line = lineage(candidates, best.id)
@@ -134,6 +137,10 @@ def format_report(report: dict) -> str:
     state = "running (or killed: no stop recorded)" if report["state"] == "running" else report["state"]
     lines = [f"search {report['run_dir']}: {state}, {report['done']}/{budget} candidates done, "
              f"{report['finished']} finished, {report['failed']} failed"]
+    made = report.get("made")
+    if made:
+        lines.append(f"  made by: {made['command']} ({made['executor']} executor, {made['workers']} worker(s), "
+                     f"nuclassify {made['nuclassify_version']}, {made['created']})")
     if report["failures"]:
         lines.append("  failures: " + ", ".join(f"{k} {n}" for k, n in report["failures"].items()))
     util = report["utilisation"]

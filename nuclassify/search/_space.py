@@ -83,16 +83,22 @@ class SearchSpace:
     inputs: str | None = None
     digest: str = field(default="")
     max_memory_gb: float | None = None
+    source: str = ""  # where it was read: a shipped space's name or the file's path, for messages
+
+    @property
+    def label(self) -> str:
+        """The space for messages: its name, and the file it came from when that says more."""
+        return self.name if self.source in ("", self.name) else f"{self.name} ({self.source})"
 
     def check_inputs(self, input_shapes: dict[str, tuple[int, int, int]]) -> None:
         """Refuse, in one line, a space whose views the data lacks or cannot join."""
         for views in self.view_sets.values:
             missing = [v for v in views if v not in input_shapes]
             if missing:
-                raise UsageError(f"search space {self.name}: view(s) {', '.join(missing)} are not in the data "
+                raise UsageError(f"search space {self.label}: view(s) {', '.join(missing)} are not in the data "
                                  f"(it has {', '.join(input_shapes) or 'none'})")
             if "join" in self.combine.values and len({input_shapes[v][2] for v in views}) > 1:
-                raise UsageError(f"search space {self.name}: combine 'join' needs views {', '.join(views)} "
+                raise UsageError(f"search space {self.label}: combine 'join' needs views {', '.join(views)} "
                                  "to have equal channel counts")
 
 
@@ -205,7 +211,7 @@ def parse_space(raw: Any, source: str) -> SearchSpace:
     return SearchSpace(str(raw.get("name", source)), raw, Choice(tuple(tuple(s) for s in view_sets)), combine,
                        bool(raw.get("tie_columns", False)), transform, column, head, layer_genes, training,
                        max_params, max_genes, {k: float(w) for k, w in ops.items() if w > 0}, inputs, digest,
-                       None if max_memory is None else float(max_memory))
+                       None if max_memory is None else float(max_memory), source)
 
 
 def _space_dir() -> Path:
