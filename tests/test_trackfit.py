@@ -280,3 +280,27 @@ def test_trackfits_z_uncertainty_is_honest_on_independent_simulated_events(tmp_p
     assert ours.ece < 0.06 < old.ece
     assert ours.nll < old.nll - 0.1
     assert np.array_equal(result.probabilities.argmax(axis=1), result.segment)
+
+
+def test_a_dense_hadronic_body_upstream_of_the_track_holds_the_vertex_but_a_backward_track_does_not():
+    """A deep-inelastic event's hadron shower can carry under a fifth of the energy beside a bright
+    downstream shower; its density (many hits per plane) still marks it as the vertex's body, while a
+    single backward particle of the same energy (one hit per plane) does not move the vertex."""
+    from nuclassify.evaluation.trackfit import _vertex
+
+    pz = minerva.PLANE_Z_MM
+    anchor_plane = 80
+    anchor = float(pz[anchor_plane])
+    downstream = np.repeat(pz[anchor_plane:anchor_plane + 40], 3)  # the track and its shower: 600 MeV
+    body_planes = np.arange(anchor_plane - 7, anchor_plane - 1)  # six planes just upstream, contiguous
+    dense_z = np.repeat(pz[body_planes], 6)  # six hits a plane, 2 MeV each: 72 MeV
+    single_z = pz[np.arange(anchor_plane - 9, anchor_plane - 1)]  # one hit a plane, 9 MeV each: 72 MeV
+    for upstream_z, hit_mev, moves in ((dense_z, 2.0, True), (single_z, 9.0, False)):
+        z_all = np.concatenate([upstream_z, downstream])
+        e_all = np.concatenate([np.full(len(upstream_z), hit_mev), np.full(len(downstream), 5.0)])
+        assert e_all[:len(upstream_z)].sum() < 0.2 * e_all.sum()  # under the energy-share rule
+        moved = _vertex._upstream_body(z_all, e_all, anchor)
+        if moves:
+            assert moved == pytest.approx(upstream_z.min() + _vertex._SLACK_MM)
+        else:
+            assert moved == anchor

@@ -28,6 +28,10 @@ _STEREO_MM = 60.0  # largest |u + v - x| for a stereo match
 _OVERLAP_MM = 80.0  # stereo partners' z extents must overlap (or nearly: within this)
 _BODY_GAP_PLANES = 1  # empty planes allowed inside the upstream body
 _BODY_ENERGY_FRACTION = 0.2  # share of the event's energy that makes it the vertex's body
+# ... or a block this dense: several particles at once, not one backward track (1-2 hits a plane)
+_BODY_HITS_PER_PLANE = 5.0
+_BODY_MIN_PLANES = 4
+_BODY_MIN_ENERGY_MEV = 30.0
 _TARGET_GAP_MM = 45.0  # a plane gap wider than this holds a passive target
 _TARGET_Z = np.asarray([t.z_center_mm for t in TARGETS])
 
@@ -105,6 +109,14 @@ def _upstream_body(z_all: np.ndarray, e_all: np.ndarray, anchor: float) -> float
     planes between them; if that block holds at least ``_BODY_ENERGY_FRACTION`` of the event's
     energy it is the hadronic system at the vertex, not stray scatter, and the anchor moves to
     its first plane. (Tuned on simulated data: a fraction of 0.2 gains 0.8 points overall.)
+
+    A deep-inelastic event's hadronic system can hold less than that share beside an energetic
+    muon or shower, and the vertex was then put downstream of it. So a block is also the body
+    when it is dense: at least ``_BODY_HITS_PER_PLANE`` hits per lit plane over
+    ``_BODY_MIN_PLANES`` planes and ``_BODY_MIN_ENERGY_MEV``. A single backward particle, the
+    other thing that lights a chain upstream, leaves one or two hits per plane. Measured on
+    simulated files: +0.27 points (tuning, seed 11: 10 events fixed, 2 broken), +0.26 (test,
+    seed 7: 20 and 7), +0.36 (seed 31, 10,000 events: 47 and 11).
     """
     planes = np.searchsorted(PLANE_Z_MM, z_all - 1e-3)
     a = int(np.searchsorted(PLANE_Z_MM, anchor - _SLACK_MM - 1e-3))
@@ -120,7 +132,10 @@ def _upstream_body(z_all: np.ndarray, e_all: np.ndarray, anchor: float) -> float
     if start == a:
         return anchor
     block = (planes >= start) & up
-    if e_all[block].sum() >= _BODY_ENERGY_FRACTION * e_all.sum():
+    energy = e_all[block].sum()
+    lit = len(np.unique(planes[block]))
+    dense = lit >= _BODY_MIN_PLANES and block.sum() >= _BODY_HITS_PER_PLANE * lit and energy >= _BODY_MIN_ENERGY_MEV
+    if energy >= _BODY_ENERGY_FRACTION * e_all.sum() or dense:
         return float(PLANE_Z_MM[start]) + _SLACK_MM
     return anchor
 
