@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nuclassify._diskfaults import is_write_failure, write_failure
+from nuclassify._signals import HeldSignals, held_inside
 from nuclassify.errors import NuclassifyError, SpecError, UsageError
 
 if TYPE_CHECKING:
@@ -238,17 +239,25 @@ class _GuardedFile(io.RawIOBase):
         super().close()
 
 
+# The code HDF5 runs in Python while it writes: a signal arriving there is held (see atomic_h5).
+_GUARDED_CODES = {f.__code__ for f in vars(_GuardedFile).values() if hasattr(f, "__code__")}
+
+
 class H5Output:
     """What :func:`atomic_h5` hands out: the open file, and :meth:`check` for the writer's safe points."""
 
-    def __init__(self, h5: h5py.File, guard: _GuardedFile, path: Path, progress: Callable[[], str] | None) -> None:
+    def __init__(self, h5: h5py.File, guard: _GuardedFile, path: Path, progress: Callable[[], str] | None,
+                 held: HeldSignals) -> None:
         self.file = h5
         self._guard = guard
         self._path = path
         self._progress = progress
+        self._held = held
 
     def check(self) -> None:
-        """Raise :class:`~nuclassify.errors.OutputError` now if a write has failed (call between blocks)."""
+        """Act on a Ctrl-C or SIGTERM held during HDF5's writes (KeyboardInterrupt), and raise
+        :class:`~nuclassify.errors.OutputError` if a write has failed (call between blocks)."""
+        self._held.deliver()
         failure = self._guard.failure
         if failure is not None:
             raise write_failure(self._path, failure, progress=self._progress() if self._progress else "") \
@@ -265,16 +274,18 @@ def atomic_h5(path: str | os.PathLike, overwrite: bool = False, *,
     naming ``path``, the reason and ``progress()`` ("after 11,520 of 20,000 events"); the file
     is then closed (what HDF5 still writes is discarded, so the close cannot fail) and removed.
     The same check runs before the file is renamed into place, so a failed write is never kept,
-    even by a writer that never calls ``check()``.
+    even by a writer that never calls ``check()``. A Ctrl-C or SIGTERM that arrives while HDF5
+    is inside a write is held until the next check (:func:`nuclassify._signals.held_inside`), so
+    an interrupted writer removes its temporary file rather than keeping a silently short one.
     """
     import h5py
 
     target = Path(path)
-    with atomic_output(target, overwrite) as tmp:
+    with atomic_output(target, overwrite) as tmp, held_inside(_GUARDED_CODES) as held:
         guard = _GuardedFile(tmp)
         try:
             h5 = h5py.File(guard, "w")
-            out = H5Output(h5, guard, target, progress)
+            out = H5Output(h5, guard, target, progress, held)
             try:
                 yield out
                 h5.flush()
@@ -289,6 +300,7 @@ def atomic_h5(path: str | os.PathLike, overwrite: bool = False, *,
             out.check()  # what the close wrote
         finally:
             guard.close()
+        held.deliver()  # a signal held during the last close: the file is whole, but the user asked to stop
 
 
 def read_json_file(path: Path, what: str, *, missing: type[NuclassifyError] = UsageError,

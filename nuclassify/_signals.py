@@ -12,17 +12,22 @@ Two policies, one module:
   then what is left.
 - :func:`deferred_interrupts`: while native libraries start (importing TensorFlow, JAX), a
   signal is only noted and raised as KeyboardInterrupt once the block is done.
+- :func:`held_inside`: a signal that arrives while Python code called back from a native
+  library runs (the file object HDF5 writes through) is held, and the handler it would have
+  met runs at the caller's next safe point (:meth:`HeldSignals.deliver`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["deferred_interrupts", "stop_on_signals", "terminate_as_interrupt", "wait_interruptibly"]
+__all__ = ["HeldSignals", "deferred_interrupts", "held_inside", "stop_on_signals", "terminate_as_interrupt",
+           "wait_interruptibly"]
 
 
 def _in_main_thread() -> bool:
@@ -98,6 +103,70 @@ def stop_on_signals() -> Iterator[threading.Event]:
         yield requested
     finally:
         for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class HeldSignals:
+    """The signals :func:`held_inside` held back, and :meth:`deliver` to act on them at a safe point."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[int, Any]] = []  # (signal, the handler it would have met)
+
+    def deliver(self) -> None:
+        """Run the handler the first held signal would have met (KeyboardInterrupt for Ctrl-C)."""
+        if not self.pending:
+            return
+        signum, handler = self.pending[0]
+        self.pending.clear()
+        _run_handler(signum, handler, None)
+
+
+def _run_handler(signum: int, handler: Any, frame: object) -> None:
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signal.signal(signum, signal.SIG_DFL)  # the default action: end by the signal, as unhandled
+        os.kill(os.getpid(), signum)
+
+
+@contextlib.contextmanager
+def held_inside(codes: set[Any]) -> Iterator[HeldSignals]:
+    """Hold Ctrl-C and SIGTERM that arrive while a function whose code object is in ``codes`` runs.
+
+    Why: Python runs a signal's handler at the next bytecode of the main thread, wherever that is.
+    When HDF5 writes through a Python file object, that can be inside the object's ``write``,
+    called back from HDF5's C code: the KeyboardInterrupt then unwinds into HDF5, which cannot
+    undo half a write. h5py prints "Exception ignored" and carries on, the file is silently
+    incomplete, and a later close may crash the process. Held, the signal is acted on when the
+    writer calls :meth:`HeldSignals.deliver` between blocks, where the temporary file is removed
+    cleanly. A signal that arrives anywhere else meets its handler at once, as usual.
+    """
+    held = HeldSignals()
+    if not _in_main_thread():
+        yield held
+        return
+
+    def hold_or_run(previous: Any) -> Callable[[int, Any], None]:
+        def handler(signum: int, frame: Any) -> None:
+            inner = frame
+            while inner is not None:
+                if inner.f_code in codes:
+                    held.pending.append((signum, previous))
+                    return
+                inner = inner.f_back
+            _run_handler(signum, previous, frame)
+        return handler
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    watched = {sig: old for sig, old in previous.items() if old not in (signal.SIG_IGN, None)}
+    for sig, old in watched.items():
+        signal.signal(sig, hold_or_run(old))
+    try:
+        yield held
+    finally:
+        for sig, old in watched.items():
             signal.signal(sig, old)
 
 
