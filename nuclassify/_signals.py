@@ -3,7 +3,8 @@
 Two policies, one module:
 
 - :func:`terminate_as_interrupt`: SIGTERM raises KeyboardInterrupt like Ctrl-C, so a writer's
-  ``atomic_output`` removes its half-written temporary file (``simulate``, exports).
+  ``atomic_output`` removes its half-written temporary file. The CLI's entry runs every command
+  inside it; the policies below take over where they apply.
 - :func:`stop_on_signals`: long resumable work (training, a search) stops at a safe point.
   The first signal asks training to stop: at the end of the current batch the resume
   checkpoint is written at exactly that step, and :func:`~nuclassify.training.fit` raises
@@ -37,8 +38,8 @@ def _in_main_thread() -> bool:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C (KeyboardInterrupt) inside the block."""
-    if not _in_main_thread():
+    """Treat SIGTERM like Ctrl-C (KeyboardInterrupt) inside the block (an ignored SIGTERM stays ignored)."""
+    if not _in_main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
         yield
         return
 

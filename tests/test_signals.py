@@ -53,11 +53,13 @@ os.pwrite = pwrite
 '''
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
-def test_a_signal_while_hdf5_writes_removes_the_file_instead_of_keeping_it_short(tmp_path, sig):
+@pytest.mark.parametrize(("sig", "command"), [("SIGINT", "simulate"), ("SIGTERM", "simulate"), ("SIGTERM", "predict")])
+def test_a_signal_while_hdf5_writes_removes_the_file_instead_of_keeping_it_short(tmp_path, sig, command):
     """Raised inside HDF5's write callback, the interrupt used to be swallowed by h5py: simulate said
     'wrote', renamed a file with missing pixels into place, then crashed. Held to the next block, it
-    ends the command cleanly (exit 130, one line) with nothing under the output's name."""
+    ends the command cleanly (exit 130, one line) with nothing under the output's name. SIGTERM, a
+    batch system's notice, ends predict the same way (it used to die by the signal, its temporary
+    file left behind)."""
     import subprocess
     import sys
 
@@ -68,9 +70,15 @@ def test_a_signal_while_hdf5_writes_removes_the_file_instead_of_keeping_it_short
                SIGNAL_AT_FIRST_WRITE=sig)
     out = tmp_path / "out"
     out.mkdir()
-    result = subprocess.run([sys.executable, "-m", "nuclassify", "-q", "simulate", "minerva", "-n", "3000",
-                             "--seed", "1", "-o", str(out / "sim.h5")], capture_output=True, text=True, env=env,
-                            timeout=300)
+    if command == "simulate":
+        argv = ["simulate", "minerva", "-n", "3000", "--seed", "1", "-o", str(out / "sim.h5")]
+    else:
+        from conftest import make_minerva_file
+
+        data = make_minerva_file(tmp_path / "data.h5", n=64)
+        argv = ["predict", "--model", "trackfit", "--data", str(data), "-o", str(out / "pred.h5")]
+    result = subprocess.run([sys.executable, "-m", "nuclassify", "-q", *argv], capture_output=True, text=True,
+                            env=env, timeout=300)
     assert result.returncode == 130, result.stderr[-2000:]
     assert result.stderr.strip() == "nuclassify: interrupted"
     assert list(out.iterdir()) == []  # neither the file nor its temporary

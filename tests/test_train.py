@@ -145,6 +145,10 @@ def test_resume_after_interruption_continues_mid_epoch(tiny_minerva, tiny_spec, 
     assert not (out / "model.keras").exists()
     with pytest.raises(RunDirError, match="incomplete run.*--resume"):
         load_run(out)
+    with pytest.raises(RunDirError, match=r"stopped inside epoch 2, after completing 1; --epochs 1 would end on "
+                                          r"that epoch's partial weights; resume with --epochs 2 or more"):
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=1, quiet=True, resume=True))  # nothing changed
+    assert json.loads((out / "run.json").read_text())["status"] != "complete"
     result = fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=3, quiet=True, resume=True))
     assert [r["epoch"] for r in result.history] == [0, 1, 2]
     assert result.history[1]["resumed_at_step"] == 3
@@ -338,3 +342,21 @@ def test_a_keras_file_outside_a_run_is_named(tmp_path):
     stray.write_bytes(b"not a run")
     with pytest.raises(RunDirError, match=rf"^{stray}: not inside a run directory \(no run.json beside it\)"):
         load_run(stray)
+
+
+def test_a_resume_after_a_kill_at_the_last_history_write_restores_the_history(tiny_minerva, tiny_spec, tmp_path):
+    """The resume state is written before history.csv; killed between them in the last epoch, the run
+    had every epoch in its state and one fewer in its history, and resuming (no epoch left to train)
+    never rewrote it."""
+    out = tmp_path / "run"
+    fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, quiet=True))
+    whole = (out / "history.csv").read_text()
+    lines = whole.splitlines(keepends=True)
+    assert len(lines) == 3  # header and two epochs
+    (out / "history.csv").write_text("".join(lines[:2]))  # what the kill left
+    meta = json.loads((out / "run.json").read_text())
+    meta["status"] = "running"
+    (out / "run.json").write_text(json.dumps(meta))
+    fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, quiet=True, resume=True))
+    assert (out / "history.csv").read_text() == whole
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"

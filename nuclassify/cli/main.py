@@ -13,6 +13,7 @@ import click
 from nuclassify import __version__
 from nuclassify._diskfaults import ignore_file_size_signal, reason, write_failure
 from nuclassify._environment import check_source_date_epoch
+from nuclassify._signals import terminate_as_interrupt
 from nuclassify.errors import NuclassifyError, OutputError
 
 # name -> (module, attribute, one-line help). Modules are imported only when the command runs
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     ignore_file_size_signal()  # past `ulimit -f`, writes fail with EFBIG and are reported (see _diskfaults)
     try:
         check_source_date_epoch()  # before SciPy's import reads it (see there)
-        cli.main(args=argv, prog_name="nuclassify", standalone_mode=False)
+        with terminate_as_interrupt():  # a batch system's SIGTERM ends any command as Ctrl-C does: temporaries removed
+            cli.main(args=argv, prog_name="nuclassify", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("nuclassify: interrupted", err=True)
         sys.exit(130)

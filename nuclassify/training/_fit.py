@@ -41,7 +41,7 @@ from nuclassify.training._checks import (
 from nuclassify.training._config import ENGINES, LR_SCHEDULES, PRECISIONS, TrainConfig
 from nuclassify.training._distribute import distribution_scope, worker_rank
 from nuclassify.training._feed import StreamSpec
-from nuclassify.training._keeper import read_state
+from nuclassify.training._keeper import history_csv, read_state
 from nuclassify.training._kerasloop import run_keras_fit, tensorboard_ok
 from nuclassify.training._rundir import (
     after_failure,
@@ -53,6 +53,7 @@ from nuclassify.training._rundir import (
     save_model_atomic,
     start_run,
     write_json_atomic,
+    write_text_atomic,
 )
 
 __all__ = ["fit", "FitResult", "TrainingDivergedError", "TrainingError", "TrainingInterrupted", "PRECISIONS",
@@ -212,6 +213,13 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
             if state and done >= config.epochs and state["step"] == 0 and old.get("status") == "complete":
                 raise RunDirError(f"{run_dir}: the run already completed {done} epoch(s); "
                                   f"ask for more with --epochs {done + 1} or more")
+            if state and done >= config.epochs and state["step"] > 0:  # it would end on half an epoch's weights
+                raise RunDirError(f"{run_dir}: the run stopped inside epoch {done + 1}, after completing {done}; "
+                                  f"--epochs {config.epochs} would end on that epoch's partial weights; resume "
+                                  f"with --epochs {done + 1} or more")
+            if state and done > config.epochs:
+                raise RunDirError(f"{run_dir}: the run already completed {done} epoch(s), more than --epochs "
+                                  f"{config.epochs}; resume with --epochs {done} or more")
             meta["timings"] = old.get("timings", [])
         else:
             meta["timings"] = []
@@ -444,6 +452,9 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
     if config.checkpoints == "all":  # class probabilities only: a --domain-adapt run's domain head stays behind
         save_model_atomic(inference_model(model), final)
     history = state["history"]
+    # Rewritten from the state, which is written first: a kill between the two during the last epoch
+    # left history.csv an epoch short, and a resume with every epoch done writes no epoch of its own.
+    write_text_atomic(run_dir / "history.csv", history_csv(history))
     rates = [r["events_per_s"] for r in history if "events_per_s" in r]
     meta.update(status="complete", epochs_completed=state["epochs_completed"], best=state.get("best"),
                 stopped_early=stopped_early,
