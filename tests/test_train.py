@@ -311,7 +311,7 @@ def test_damaged_model_file_is_one_clear_line_and_our_bugs_are_not_hidden(tiny_m
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "run.json").write_text(json.dumps({"status": "complete", "arch": "tiny"}))
+    (run / "run.json").write_text(json.dumps({"status": "complete", "arch": "tiny", "views": ["x", "u", "v"]}))
     (run / "spec.json").write_text(json.dumps(tiny_spec))
     good = tmp_path / "good.keras"
     build(tiny_spec, {"x": (127, 10, 2), "u": (127, 5, 2), "v": (127, 5, 2)}, 11).save(good)
@@ -360,3 +360,76 @@ def test_a_resume_after_a_kill_at_the_last_history_write_restores_the_history(ti
     fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, quiet=True, resume=True))
     assert (out / "history.csv").read_text() == whole
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_damaged_resume_state_and_run_record_are_named_in_one_line(tiny_minerva, tiny_spec, tmp_path):
+    """A hand-edited or half-copied run directory: each damaged file is named before it steers anything
+    ({} used to restart from epoch 0 silently; a truncated checkpoint said 'File not found')."""
+    import shutil
+
+    from nuclassify.training import load_run
+
+    good = tmp_path / "good"
+    fit(tiny_spec, TrainConfig(tiny_minerva, good, epochs=1, quiet=True))
+    state_json = json.loads((good / "resume" / "state.json").read_text())
+    cases = {
+        "empty state": ("resume/state.json", "{}", r"state.json: damaged resume state \('epoch' is None"),
+        "list state": ("resume/state.json", "[]", r"state.json: damaged resume state \(expected a JSON object"),
+        "text step": ("resume/state.json", json.dumps({**state_json, "step": "3"}), r"'step' is '3'"),
+        "bad history": ("resume/state.json", json.dumps({**state_json, "history": [1]}), r"'history' is not a list"),
+        "truncated checkpoint": ("resume/state.keras", None, r"state.keras: damaged resume checkpoint"),
+    }
+    for name, (member, text, message) in cases.items():
+        run = tmp_path / name.replace(" ", "_")
+        shutil.copytree(good, run)
+        if text is None:
+            raw = (run / member).read_bytes()
+            (run / member).write_bytes(raw[: len(raw) // 3])
+        else:
+            (run / member).write_text(text)
+        before = (run / "run.json").read_bytes()
+        with pytest.raises(RunDirError, match=message) as info:
+            fit(tiny_spec, TrainConfig(tiny_minerva, run, epochs=2, quiet=True, resume=True))
+        assert "\n" not in str(info.value), name
+        assert (run / "run.json").read_bytes() == before, name  # refused before the record is touched
+    for text, message in (("[]", "run.json: damaged run record: expected a JSON object, found list"),
+                          (json.dumps({"status": "complete"}), "run.json: damaged run record: no list of the model")):
+        run = tmp_path / f"record{len(text)}"
+        shutil.copytree(good, run)
+        (run / "run.json").write_text(text)
+        with pytest.raises(RunDirError, match=message):
+            load_run(run)
+
+
+def test_an_overwrite_killed_while_moving_the_old_run_aside_loses_none_of_it(tiny_minerva, tiny_spec, tmp_path):
+    """--overwrite moves the old run's files one by one; a kill between two moves used to leave part
+    of it in .replaced-run, and the next --overwrite then deleted the rest as an abandoned attempt."""
+    from nuclassify.training._rundir import _STAGING_DIR
+
+    out = tmp_path / "run"
+    fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=1, quiet=True, seed=1))
+    old = {n: (out / n).read_bytes() for n in ("run.json", "spec.json", "model.keras", "history.csv")}
+    staging = out / _STAGING_DIR  # what a kill after the first two moves leaves
+    staging.mkdir()
+    for name in ("run.json", "spec.json"):
+        (out / name).rename(staging / name)
+    with pytest.raises(RunDirError, match="holds another run"):  # still a run, not a half set-up
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=1, quiet=True))
+    with pytest.raises(KeyboardInterrupt):  # the next replacement fails before its first checkpoint
+        fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=1, quiet=True, overwrite=True, seed=2),
+            callbacks=[_at_batch(0, 0, _raise_interrupt)])
+    assert {n: (out / n).read_bytes() for n in old} == old  # the old run, whole and in place
+    assert not staging.exists() and not (out / ".replaced-run").exists()
+
+
+def test_a_resume_removes_the_temporaries_a_killed_writer_left(tiny_minerva, tiny_spec, tmp_path):
+    """A SIGKILL mid-save leaves '.model.keras.XXXXXXXX.tmp.keras' (a model's size) for good; a run
+    that holds the folder again removes its own, and nothing that is not a run file's temporary."""
+    out = tmp_path / "run"
+    fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=1, quiet=True))
+    stale = [out / ".model.keras.k2j4x_9a.tmp.keras", out / "resume" / ".state.json.ab12cd34.tmp"]
+    other = [out / ".notes.txt.ab12cd34.tmp", out / "mine.tmp"]
+    for path in stale + other:
+        path.write_bytes(b"x" * 100)
+    fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, quiet=True, resume=True))
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in other)

@@ -44,12 +44,15 @@ from nuclassify.training._feed import StreamSpec
 from nuclassify.training._keeper import history_csv, read_state
 from nuclassify.training._kerasloop import run_keras_fit, tensorboard_ok
 from nuclassify.training._rundir import (
+    BAD_MODEL_FILE,
     after_failure,
     check_run_dir,
     drop_replaced_run,
     file_digest,
     prepare_run_dir,
     read_run_json,
+    recover_interrupted_replace,
+    remove_stale_temporaries,
     save_model_atomic,
     start_run,
     write_json_atomic,
@@ -130,6 +133,8 @@ def fit(spec: dict | str | Path, config: TrainConfig, *, callbacks: list | None 
             config = replace(config, out_dir=worker_dir, overwrite=not config.resume)
     check_run_dir(config.out_dir, resume=config.resume, overwrite=config.overwrite)
     with hold_run_dir(config.out_dir) as lock:  # one writer per RUN_DIR (a second is refused here)
+        recover_interrupted_replace(config.out_dir)
+        remove_stale_temporaries(config.out_dir)
         check_run_dir(config.out_dir, resume=config.resume, overwrite=config.overwrite)  # as it is now, held
         return _fit_held(spec, arch, config, callbacks, created=lock.created)
 
@@ -396,7 +401,13 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
         steps = train_stream.n_steps
         total_steps = max(1, config.epochs * steps)  # the cosine decay's and the domain ramp's horizon
         if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
-            model = _load_keras_model(run_dir / "resume" / "state.keras", compile=True, keep_domain_head=True)
+            checkpoint = run_dir / "resume" / "state.keras"
+            try:
+                model = _load_keras_model(checkpoint, compile=True, keep_domain_head=True)
+            except BAD_MODEL_FILE as exc:
+                detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                raise RunDirError(f"{checkpoint}: cannot load the resume checkpoint, the file is damaged "
+                                  f"({detail}); start again with --overwrite") from exc
         else:
             model = build(run.spec, run.input_shapes, run.n_classes, domain_head=domain_stream is not None,
                           domain_steps=total_steps)

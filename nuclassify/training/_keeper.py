@@ -22,6 +22,7 @@ import json
 import math
 import numbers
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,31 @@ def read_state(run_dir: Path) -> dict | None:
     if not path.is_file() or not (run_dir / "resume" / "state.keras").is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        state = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise RunDirError(f"{path}: unreadable resume state ({exc}); start again with --overwrite") from exc
+    problem = _state_problem(state)
+    if problem:
+        raise RunDirError(f"{path}: damaged resume state ({problem}); start again with --overwrite")
+    if not zipfile.is_zipfile(run_dir / "resume" / "state.keras"):
+        raise RunDirError(f"{run_dir / 'resume' / 'state.keras'}: damaged resume checkpoint (not a .keras zip "
+                          "archive); resume from an earlier copy, or start again with --overwrite")
+    return state
+
+
+def _state_problem(state: object) -> str:
+    """What is wrong with a resume state read from JSON, or '' (checked before it steers a resume)."""
+    if not isinstance(state, dict):
+        return f"expected a JSON object, found {type(state).__name__}"
+    for key in ("epoch", "step", "epochs_completed"):
+        value = state.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"{key!r} is {value!r}, not a whole number"
+    history = state.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(r, dict) and isinstance(r.get("epoch"), int)
+                                                for r in history):
+        return "'history' is not a list of epoch rows"
+    return ""
 
 
 def history_csv(rows: list[dict]) -> str:

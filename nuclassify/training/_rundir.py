@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -46,10 +47,14 @@ from nuclassify.models import load_model as _load_keras_model
 
 __all__ = ["RUN_FILES", "REPLACED_DIR", "LoadedRun", "load_run", "prepare_run_dir", "start_run",
            "discard_unstarted_run", "after_failure", "has_checkpoint", "file_digest", "write_json_atomic",
-           "read_run_json", "save_model_atomic", "check_run_dir", "drop_replaced_run"]
+           "read_run_json", "save_model_atomic", "check_run_dir", "drop_replaced_run", "recover_interrupted_replace",
+           "remove_stale_temporaries"]
 
 RUN_FILES = ("run.json", "spec.json", "model.keras", "best.keras", "last.keras", "history.csv", "logs", "resume")
 REPLACED_DIR = ".replaced-run"
+# Where --overwrite gathers the old run's files before one rename makes them REPLACED_DIR: a kill
+# while they move leaves them here, and recover_interrupted_replace puts them back.
+_STAGING_DIR = ".replacing-run"
 _WHOLE_HASH_LIMIT = 4 << 30
 
 _PIECE = 8 << 20
@@ -98,11 +103,14 @@ def read_run_json(run_dir: Path) -> dict:
     """run.json of a run directory, or RunDirError."""
     path = run_dir / "run.json"
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise RunDirError(f"{run_dir}: not a run directory (no run.json)") from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise RunDirError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise RunDirError(f"{path}: damaged run record: expected a JSON object, found {type(meta).__name__}")
+    return meta
 
 
 def check_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> Path:
@@ -112,8 +120,9 @@ def check_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) 
         raise RunDirError(f"{run_dir}: --resume and --overwrite exclude each other")
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: exists and is not a directory")
-    has_meta = (run_dir / "run.json").is_file()
-    ours = [n for n in RUN_FILES if (run_dir / n).exists()] if run_dir.is_dir() else []
+    staged = run_dir / _STAGING_DIR  # an --overwrite killed while it moved the old run aside: still that run
+    has_meta = (run_dir / "run.json").is_file() or (staged / "run.json").is_file()
+    ours = [n for n in RUN_FILES if (run_dir / n).exists() or (staged / n).exists()] if run_dir.is_dir() else []
     if resume:
         if not has_meta:
             if ours:  # left by an older version, or by a run killed while it set up: nothing to continue
@@ -175,12 +184,55 @@ def prepare_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool
         present = [n for n in RUN_FILES if (run_dir / n).exists()]
         if kept.is_dir() or not present:
             _remove_run_files(run_dir)
-        else:
-            kept.mkdir()
+        else:  # gathered, then kept in one rename: REPLACED_DIR only ever holds a whole run
+            staging = run_dir / _STAGING_DIR
+            staging.mkdir(exist_ok=True)
             for name in present:
-                os.replace(run_dir / name, kept / name)
+                os.replace(run_dir / name, staging / name)
+            os.replace(staging, kept)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+# A temporary file of atomic_output for one of the run's files: ".model.keras.k2j4x_9a.tmp.keras".
+_TEMPORARY = re.compile(r"^\.(?P<name>[^/]+)\.[A-Za-z0-9_]{8}\.tmp(\.keras)?$")
+_RUN_WRITES = {*RUN_FILES, "state.keras", "state.json"}
+
+
+def remove_stale_temporaries(run_dir: str | os.PathLike) -> int:
+    """Delete the temporary files a killed writer left in RUN_DIR (and its resume folder); how many.
+
+    Called with RUN_DIR held, so no writer of this run is alive to own them. Each is the size of
+    what it was replacing (a model: tens of MB) and nothing else would ever remove them.
+    """
+    removed = 0
+    for folder in (Path(run_dir), Path(run_dir) / "resume"):
+        if not folder.is_dir():
+            continue
+        for item in folder.iterdir():
+            match = _TEMPORARY.match(item.name)
+            if match and match["name"] in _RUN_WRITES and item.is_file():
+                with contextlib.suppress(OSError):
+                    item.unlink()
+                    removed += 1
+    return removed
+
+
+def recover_interrupted_replace(run_dir: str | os.PathLike) -> None:
+    """Put back the files of a run that ``--overwrite`` was moving aside when it was killed.
+
+    Called with RUN_DIR held, before it is checked: the files in the staging folder are the old
+    run's (the new run starts only after the move), so they return to their places and the run
+    is whole again, for ``--resume``, for reading, or for the next ``--overwrite`` to keep.
+    """
+    staging = Path(run_dir) / _STAGING_DIR
+    if not staging.is_dir():
+        return
+    for item in staging.iterdir():
+        if not (Path(run_dir) / item.name).exists():
+            os.replace(item, Path(run_dir) / item.name)
+    with contextlib.suppress(OSError):  # anything left is a duplicate of what is in place: kept for a person
+        staging.rmdir()
 
 
 def drop_replaced_run(run_dir: Path) -> None:
@@ -316,14 +368,17 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
         spec = json.loads((run_dir / "spec.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise RunDirError(f"{run_dir}: spec.json missing or unreadable ({exc})") from exc
-
+    views = meta.get("views")
+    if not isinstance(views, list) or not views or not all(isinstance(v, str) for v in views):
+        raise RunDirError(f"{run_dir / 'run.json'}: damaged run record: no list of the model's input views "
+                          f"(found {views!r})")
     return LoadedRun(model=_load_model_file(model_path), spec=spec, meta=meta, path=run_dir)
 
 
 # What Keras' loader raises for a file that is damaged rather than for a bug of ours: a broken zip,
 # an unreadable or corrupt weights file (h5py: OSError), a config that is not valid JSON or names
 # what does not exist (ValueError, JSONDecodeError), a member missing from the archive (KeyError).
-_BAD_MODEL_FILE = (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError)
+BAD_MODEL_FILE = (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError)
 
 
 def _load_model_file(model_path: Path) -> Any:
@@ -337,7 +392,7 @@ def _load_model_file(model_path: Path) -> Any:
                           "or truncated")
     try:
         return _load_keras_model(model_path, compile=False)
-    except _BAD_MODEL_FILE as exc:
+    except BAD_MODEL_FILE as exc:
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise RunDirError(f"{model_path}: cannot load model, the file is damaged ({type(exc).__name__}: "
                           f"{detail})") from exc
