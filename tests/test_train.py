@@ -433,3 +433,25 @@ def test_a_resume_removes_the_temporaries_a_killed_writer_left(tiny_minerva, tin
         path.write_bytes(b"x" * 100)
     fit(tiny_spec, TrainConfig(tiny_minerva, out, epochs=2, quiet=True, resume=True))
     assert not any(p.exists() for p in stale) and all(p.exists() for p in other)
+
+
+def test_an_interruption_skips_the_broken_epochs_validation(tiny_minerva, tiny_spec, tmp_path):
+    """After the checkpoint at the interrupted batch, Keras used to run the whole validation pass of
+    the broken epoch anyway (its result thrown away), which can outlast a batch system's grace time."""
+    from nuclassify.training import TrainingInterrupted
+
+    keras = _keras_tf()
+
+    class Validations(keras.callbacks.Callback):
+        count = 0
+
+        def on_test_begin(self, logs=None):
+            Validations.count += 1
+
+    with pytest.raises(TrainingInterrupted):
+        fit(tiny_spec, TrainConfig(tiny_minerva, tmp_path / "run", epochs=2, quiet=True, valid_fraction=0.25,
+                                   batch_size=4),
+            callbacks=[_at_batch(0, 0, _sigterm), Validations()])
+    state = json.loads((tmp_path / "run" / "resume" / "state.json").read_text())
+    assert (state["epoch"], state["step"]) == (0, 2)  # saved where it stopped, inside epoch 0
+    assert Validations.count == 0

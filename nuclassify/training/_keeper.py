@@ -31,7 +31,16 @@ from nuclassify.errors import RunDirError
 from nuclassify.training._config import TrainConfig
 from nuclassify.training._rundir import save_model_atomic, write_json_atomic, write_text_atomic
 
-__all__ = ["make_keeper", "read_state", "history_csv", "end_epoch", "save_resume"]
+__all__ = ["make_keeper", "read_state", "history_csv", "end_epoch", "save_resume", "StopTrainingNow"]
+
+
+class StopTrainingNow(Exception):  # noqa: N818 - a signal to the loop, not an error
+    """Raised by the keeper once an interruption's checkpoint is saved, to leave ``model.fit`` at once.
+
+    Why not only ``model.stop_training``: Keras checks it after the batch but still runs the whole
+    validation pass at the end of the broken epoch (seconds to minutes, its result thrown away)
+    and a batch system's grace period after SIGTERM (Slurm: 30 s) can run out meanwhile.
+    """
 
 
 def read_state(run_dir: Path) -> dict | None:
@@ -180,7 +189,7 @@ def make_keeper(run_dir: Path, config: TrainConfig, *, state: dict, steps_per_ep
                     self._save_resume(state["epoch_running"], done)
                 self.interrupted = state["interrupted"] = {"epoch": state["epoch_running"], "step": done}
                 self.model.stop_training = True
-                return
+                raise StopTrainingNow
             due = bool(backup_every and self._since >= backup_every) or bool(
                 backup_seconds and time.perf_counter() - self._saved_at >= backup_seconds)
             if due and resumable and done < steps_per_epoch:

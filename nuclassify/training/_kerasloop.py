@@ -9,7 +9,7 @@ from typing import Any
 from nuclassify.errors import TrainingError
 from nuclassify.training._config import TrainConfig
 from nuclassify.training._feed import StreamSpec, make_feed
-from nuclassify.training._keeper import make_keeper
+from nuclassify.training._keeper import StopTrainingNow, make_keeper
 from nuclassify.training._progress import LineProgress, make_line_callback, resolve_progress
 
 __all__ = ["run_keras_fit", "tensorboard_ok"]
@@ -71,6 +71,8 @@ def run_keras_fit(model: Any, config: TrainConfig, *, train_stream: StreamSpec, 
             model.fit(feed, validation_data=vfeed, epochs=last, initial_epoch=epoch, callbacks=cbs,
                       steps_per_epoch=train_stream.n_steps - start_step, verbose=1 if mode == "bar" else 0,
                       shuffle=False)
+        except StopTrainingNow:  # interrupted: the checkpoint is saved, the broken epoch's validation skipped
+            pass
         except ValueError as exc:
             strategy = type(getattr(model, "distribute_strategy", None)).__name__
             if strategy.startswith("CollectiveAllReduceStrategy") or strategy.startswith("MultiWorker"):
