@@ -340,8 +340,14 @@ def test_run_whose_data_is_gone_needs_data_or_no_verification(trained, tmp_path)
 
     run = tmp_path / "moved"
     shutil.copytree(trained["run"], run)
-    meta = json.loads((run / "run.json").read_text()) | {"train_data": str(tmp_path / "gone.h5")}
-    (run / "run.json").write_text(json.dumps(meta))
+    meta = json.loads((run / "run.json").read_text())
+    # trained as `--data tiny.h5` in another folder: the recorded absolute path still finds it
+    (run / "run.json").write_text(json.dumps(meta | {"train_data": "elsewhere/tiny.h5"}))
+    r = _invoke("export", "--model", run, "-o", tmp_path / "rel.onnx")
+    assert r.exit_code == 0 and (tmp_path / "rel.onnx").is_file(), r.output
+    gone = str(tmp_path / "gone.h5")
+    meta["data"]["train"]["path"] = gone
+    (run / "run.json").write_text(json.dumps(meta | {"train_data": gone}))
     _one_line_error(_invoke("export", "--model", run, "-o", tmp_path / "m.onnx"),
                     "gone.h5 is not there to verify on; give --data FILE (or --verify 0)")
     r = _invoke("export", "--model", run, "-o", tmp_path / "m.onnx", "--verify", "0")

@@ -399,6 +399,11 @@ def test_damaged_resume_state_and_run_record_are_named_in_one_line(tiny_minerva,
         (run / "run.json").write_text(text)
         with pytest.raises(RunDirError, match=message):
             load_run(run)
+    run = tmp_path / "no_model"  # a complete run whose model file went: --resume would be refused
+    shutil.copytree(good, run)
+    (run / "model.keras").unlink()
+    with pytest.raises(RunDirError, match=r"the run completed, but its model.keras is gone: load .*last.keras"):
+        load_run(run)
 
 
 def test_an_overwrite_killed_while_moving_the_old_run_aside_loses_none_of_it(tiny_minerva, tiny_spec, tmp_path):

@@ -75,6 +75,10 @@ def verification_events(meta: dict, data: str | os.PathLike | None, n: int) -> t
     path = meta.get("valid") or meta.get("train_data")
     if not path:
         raise UsageError("the run records no data file to verify on; give --data FILE (or --verify 0)")
+    role = "valid" if meta.get("valid") else "train"
+    recorded = ((meta.get("data") or {}).get(role) or {}).get("path")  # absolute, as file_digest kept it
+    if not Path(path).is_file() and recorded and Path(recorded).is_file():
+        path = recorded  # the command line's path was relative to where train ran
     if not Path(path).is_file():
         raise UsageError(f"the run's data {path} is not there to verify on; give --data FILE (or --verify 0)")
     with open_dataset(path) as ds:

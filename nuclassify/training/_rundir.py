@@ -360,7 +360,9 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
     if not model_path.is_file():
         status = meta.get("status", "?")
         hint = ""
-        if (run_dir / "last.keras").is_file():
+        if (run_dir / "last.keras").is_file() and status == "complete":  # finished, then the file went
+            hint = f"; the run completed, but its {model_path.name} is gone: load {run_dir / 'last.keras'}"
+        elif (run_dir / "last.keras").is_file():
             hint = f"; the run is {status} after {meta.get('epochs_completed', 0)} epoch(s): resume it with " \
                    f"--resume, or load {run_dir / 'last.keras'}"
         raise RunDirError(f"{run_dir}: incomplete run, no {model_path.name}{hint}")
