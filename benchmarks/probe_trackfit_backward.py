@@ -46,7 +46,7 @@ def run(path: str, keep_body: bool = True) -> tuple[np.ndarray, np.ndarray, list
 
     try:
         if not keep_body:
-            _vertex._upstream_body = lambda z_all, e_all, anchor: anchor
+            _vertex._upstream_body = lambda z_all, e_all, anchor, **_: anchor
         _predictor.TrackFit._event_vertex = spy
         with open_dataset(path) as ds:
             pred = load_predictor("trackfit", ds)

@@ -18,8 +18,8 @@ fixes and breaks, the exact-slot rate, and the accuracy when the likelihood over
 only where its segment is at least c times as probable as trackfit's.
 
 Measured (2026-11-30; fitting file seed 31, 10,000 events): on the test file the likelihood
-finds the exact slot as often as trackfit does (63.8% against 64.0%) but loses segments: 84.6%
-against 86.5% (64 events fixed, 158 broken), and every override threshold loses too (86.0% at
+finds the exact slot as often as trackfit does (64.0% against 64.2%) but loses segments: 84.9%
+against 86.8% (58 events fixed, 152 broken), and every override threshold loses too (86.3% at
 odds above 1000). The planes' energies are far from independent (a track lights a run of them),
 so the product over-counts the evidence; what separates a target vertex with a backward hadron
 from one in the plane upstream is not in the per-plane energies.

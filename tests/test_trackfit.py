@@ -299,8 +299,9 @@ def test_a_dense_hadronic_body_upstream_of_the_track_holds_the_vertex_but_a_back
         z_all = np.concatenate([upstream_z, downstream])
         e_all = np.concatenate([np.full(len(upstream_z), hit_mev), np.full(len(downstream), 5.0)])
         assert e_all[:len(upstream_z)].sum() < 0.2 * e_all.sum()  # under the energy-share rule
-        moved = _vertex._upstream_body(z_all, e_all, anchor)
+        moved = _vertex._upstream_body(z_all, e_all, anchor, dense_body=True)
         if moves:
             assert moved == pytest.approx(upstream_z.min() + _vertex._SLACK_MM)
         else:
             assert moved == anchor
+        assert _vertex._upstream_body(z_all, e_all, anchor) == anchor  # the old baseline (hough) keeps its rule

@@ -66,7 +66,7 @@ def refined_vertex(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
     z_all = np.concatenate([h[0] for h in hits.values()]) if hits else np.empty(0)
     if len(z_all) == 0:
         return VertexCall(float("nan"), 0)
-    anchor, mains = track_anchor(hits, z_all, stereo_match)
+    anchor, mains = track_anchor(hits, z_all, stereo_match, dense_body=True)
     if anchor is None:
         return VertexCall(first_activity_z(z_all), 0)
     starts = [m.z_start for m in mains]
