@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -61,7 +62,6 @@ def test_a_signal_while_hdf5_writes_removes_the_file_instead_of_keeping_it_short
     batch system's notice, ends predict the same way (it used to die by the signal, its temporary
     file left behind)."""
     import subprocess
-    import sys
 
     inject = tmp_path / "inject"
     inject.mkdir()
@@ -82,3 +82,30 @@ def test_a_signal_while_hdf5_writes_removes_the_file_instead_of_keeping_it_short
     assert result.returncode == 130, result.stderr[-2000:]
     assert result.stderr.strip() == "nuclassify: interrupted"
     assert list(out.iterdir()) == []  # neither the file nor its temporary
+
+
+def _pdeathsig_of_worker(queue) -> None:
+    import ctypes
+
+    from nuclassify.simulate._api import _quiet_worker
+
+    _quiet_worker()
+    value = ctypes.c_int(-1)
+    ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)  # 2: PR_GET_PDEATHSIG
+    queue.put(value.value)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_simulate_workers_end_with_their_parent():
+    """After a kill -9 of `simulate --workers N`, its workers ran on into a broken pipe and printed
+    the traceback; they now get SIGTERM (their quiet default) when the parent dies."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    worker = context.Process(target=_pdeathsig_of_worker, args=(queue,))
+    worker.start()
+    try:
+        assert queue.get(timeout=120) == signal.SIGTERM
+    finally:
+        worker.join(timeout=30)

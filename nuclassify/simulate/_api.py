@@ -11,9 +11,11 @@ says how to make it again. ``workers`` is left out on purpose: the events do not
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
@@ -121,9 +123,22 @@ def _last_imaged_z(layout: str) -> float:
 
 
 def _quiet_worker() -> None:
-    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly when terminated."""
+    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly when terminated,
+    also when the parent is killed outright (``kill -9``): otherwise they ran on to a broken pipe
+    and printed its traceback to the terminal."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(signal.SIGTERM)
+
+
+def _die_with_parent(sig: int) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (prctl PR_SET_PDEATHSIG); elsewhere nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
 
 
 def _run_blocks(job: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterator[Any]:
