@@ -150,6 +150,17 @@ def test_predict_applies_the_temperature_and_says_so(world, capsys):
     assert [float(r["confidence"]) for r in rows[:50]] == pytest.approx(probs.max(1), abs=2e-6)
 
 
+def test_explain_says_which_temperature_it_applies_even_when_quiet(world, capsys, tmp_path):
+    """As predict and evaluate do: -q silences chatter, not what the probabilities rest on."""
+    run = world["run"]
+    assert _cli(["calibrate", "--model", str(run), "--data", str(world["files"]["valid"])], capsys)[0] == 0
+    code, _, err = _cli(["-q", "explain", "--model", str(run), "--data", str(world["files"]["test"]), "--event", "0",
+                         "--method", "saliency", "-o", str(tmp_path / "ex.png")], capsys)
+    assert code == 0 and (tmp_path / "ex.png").is_file()
+    notes = [line for line in err.splitlines() if line.startswith("nuclassify: note:")]
+    assert len(notes) == 1 and "applying temperature" in notes[0]
+
+
 def test_a_temperature_for_other_weights_is_not_applied(world, capsys, tmp_path):
     import shutil
 

@@ -75,9 +75,11 @@ def explain(ctx: click.Context, model_spec: str, data_path: str, event: int | No
         explainer = load_explainer(model_spec, ds)
         if method != "occlusion":  # an ONNX file is refused, and the networks load, before the long work
             explainer.gradient_models(method)
-        for line in (explainer.predictor.warning, explainer.predictor.note):
-            if line:
-                out.info(f"nuclassify: note: {line}")
+        # As predict and evaluate: what the model's output rests on is said even under -q (not chatter).
+        if explainer.predictor.warning:
+            click.echo(f"nuclassify: warning: {explainer.predictor.warning}", err=True)
+        if explainer.predictor.note:
+            click.echo(f"nuclassify: note: {explainer.predictor.note}", err=True)
         if event is not None:
             ex = explain_event(explainer, ds, event, method)
             path = draw_explanation(ex, ds, output, overwrite=overwrite)
