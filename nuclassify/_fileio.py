@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     import h5py
 
 __all__ = ["atomic_output", "atomic_h5", "H5Output", "check_output_path", "check_output_dir", "default_file_mode",
-           "default_dir_mode", "read_json_file", "refuse_input_as_output"]
+           "default_dir_mode", "read_json_file", "refuse_input_as_output", "temporary_target"]
 
 # Bytes of discarded writes kept for HDF5 to read back after a failure (see _GuardedFile): a writer
 # that checks after every block discards at most one block's worth.
@@ -68,6 +69,17 @@ def refuse_input_as_output(output: str | os.PathLike | None, *inputs: str | os.P
     for source in inputs:
         if source is not None and os.path.exists(source) and os.path.samefile(output, source):
             raise UsageError(f"{output}: is the input {source}; writing the output there would destroy it")
+
+
+# atomic_output's temporary names: mkstemp's ".NAME." + 8 random characters + the suffix (".tmp", ".tmp.keras").
+_TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def temporary_target(filename: str) -> str | None:
+    """The file name whose :func:`atomic_output` temporary ``filename`` is, or None if it is not one
+    (for clearing what a killed writer left: ``.model.keras.k2j4x_9a.tmp.keras`` -> ``model.keras``)."""
+    match = _TEMPORARY_NAME.match(filename)
+    return match["name"] if match else None
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:

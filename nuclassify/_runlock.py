@@ -51,7 +51,16 @@ from nuclassify.errors import RunDirError, UsageError
 
 __all__ = ["LOCK_NAME", "OWNER_NAME", "LOCK_FILES", "RunDirBusy", "RunLock", "hold_run_dir", "run_in_progress",
            "lock_mechanism", "break_stale_lock", "refuse_if_busy", "in_progress_note",
-           "describe_lock"]
+           "describe_lock", "command_line"]
+
+
+def command_line() -> str:
+    """This process's command as a person typed it (``python -m nuclassify ...`` reads ``nuclassify ...``),
+    for the records that say who holds a folder or how a search was started."""
+    if not sys.argv or not sys.argv[0]:
+        return "python"
+    program = Path(sys.argv[0]).name
+    return " ".join(["nuclassify" if program == "__main__.py" else program, *sys.argv[1:]])
 
 LOCK_NAME = ".nuclassify.lock"
 OWNER_NAME = ".nuclassify.owner"
@@ -78,9 +87,8 @@ class Holder:
 
     @classmethod
     def me(cls) -> Holder:
-        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else "python"
         since = datetime.now(timezone.utc).astimezone().replace(microsecond=0).isoformat()
-        return cls(socket.gethostname(), os.getpid(), command, since)
+        return cls(socket.gethostname(), os.getpid(), command_line(), since)
 
     def describe(self) -> str:
         since = self.since

@@ -14,7 +14,6 @@ executor the resumed search therefore proposes exactly the candidates of an unin
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nuclassify import __version__
+from nuclassify._runlock import command_line
 from nuclassify.data import creation_time
 from nuclassify.errors import OutputError, UsageError
 from nuclassify.search._candidate import FAILED, FINISHED, Candidate, Job, Outcome
@@ -46,9 +46,7 @@ def _how_made(executor: Executor) -> dict:
     The identity (data, space, strategy, seed) says what the results depend on; this says how the
     run was made, which also matters: with several workers the finishing order shapes the parents.
     """
-    command = " ".join(["nuclassify" if Path(sys.argv[0]).name == "__main__.py" else Path(sys.argv[0]).name,
-                        *sys.argv[1:]]) if sys.argv and sys.argv[0] else "python"
-    return {"command": command, "executor": executor.kind, "workers": executor.workers,
+    return {"command": command_line(), "executor": executor.kind, "workers": executor.workers,
             "nuclassify_version": __version__, "created": creation_time()}
 
 

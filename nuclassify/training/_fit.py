@@ -30,7 +30,6 @@ from nuclassify.errors import (
     TrainingInterrupted,
     UsageError,
 )
-from nuclassify.models import load_model as _load_keras_model
 from nuclassify.training._checks import (
     balanced_weights,
     check_same_kind,
@@ -44,11 +43,11 @@ from nuclassify.training._feed import StreamSpec
 from nuclassify.training._keeper import history_csv, read_state
 from nuclassify.training._kerasloop import run_keras_fit, tensorboard_ok
 from nuclassify.training._rundir import (
-    BAD_MODEL_FILE,
     after_failure,
     check_run_dir,
     drop_replaced_run,
     file_digest,
+    load_model_file,
     prepare_run_dir,
     read_run_json,
     recover_interrupted_replace,
@@ -401,13 +400,8 @@ def _train(run: _Run, config: TrainConfig, *, extra_callbacks: list | None,
         steps = train_stream.n_steps
         total_steps = max(1, config.epochs * steps)  # the cosine decay's and the domain ramp's horizon
         if (run_dir / "resume" / "state.keras").is_file() and first_epoch + start_step > 0:
-            checkpoint = run_dir / "resume" / "state.keras"
-            try:
-                model = _load_keras_model(checkpoint, compile=True, keep_domain_head=True)
-            except BAD_MODEL_FILE as exc:
-                detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-                raise RunDirError(f"{checkpoint}: cannot load the resume checkpoint, the file is damaged "
-                                  f"({detail}); start again with --overwrite") from exc
+            model = load_model_file(run_dir / "resume" / "state.keras", what="the resume checkpoint",
+                                    hint="; start again with --overwrite", compile=True, keep_domain_head=True)
         else:
             model = build(run.spec, run.input_shapes, run.n_classes, domain_head=domain_stream is not None,
                           domain_steps=total_steps)

@@ -26,14 +26,13 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nuclassify._fileio import atomic_output, default_file_mode
+from nuclassify._fileio import atomic_output, default_file_mode, temporary_target
 from nuclassify._runlock import LOCK_FILES, run_in_progress
 from nuclassify.errors import (
     DataFileError,
@@ -48,7 +47,7 @@ from nuclassify.models import load_model as _load_keras_model
 __all__ = ["RUN_FILES", "REPLACED_DIR", "LoadedRun", "load_run", "prepare_run_dir", "start_run",
            "discard_unstarted_run", "after_failure", "has_checkpoint", "file_digest", "write_json_atomic",
            "read_run_json", "save_model_atomic", "check_run_dir", "drop_replaced_run", "recover_interrupted_replace",
-           "remove_stale_temporaries"]
+           "remove_stale_temporaries", "load_model_file"]
 
 RUN_FILES = ("run.json", "spec.json", "model.keras", "best.keras", "last.keras", "history.csv", "logs", "resume")
 REPLACED_DIR = ".replaced-run"
@@ -149,9 +148,9 @@ def check_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool) 
 def _diverged_at(run_dir: Path) -> int | None:
     """The epoch (1-based) at which a run stopped on a NaN loss, or None (another status, or unreadable)."""
     try:
-        meta = json.loads((run_dir / "run.json").read_text())
+        meta = read_run_json(run_dir)
         return int(meta["nan"]["epoch"]) + 1 if meta.get("status") == "stopped-nan" else None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (RunDirError, ValueError, TypeError, KeyError):
         return None
 
 
@@ -194,9 +193,7 @@ def prepare_run_dir(out_dir: str | os.PathLike, *, resume: bool, overwrite: bool
     return run_dir
 
 
-# A temporary file of atomic_output for one of the run's files: ".model.keras.k2j4x_9a.tmp.keras".
-_TEMPORARY = re.compile(r"^\.(?P<name>[^/]+)\.[A-Za-z0-9_]{8}\.tmp(\.keras)?$")
-_RUN_WRITES = {*RUN_FILES, "state.keras", "state.json"}
+_RUN_WRITES = {*RUN_FILES, "state.keras", "state.json"}  # the names a run's temporaries stand for
 
 
 def remove_stale_temporaries(run_dir: str | os.PathLike) -> int:
@@ -210,8 +207,7 @@ def remove_stale_temporaries(run_dir: str | os.PathLike) -> int:
         if not folder.is_dir():
             continue
         for item in folder.iterdir():
-            match = _TEMPORARY.match(item.name)
-            if match and match["name"] in _RUN_WRITES and item.is_file():
+            if temporary_target(item.name) in _RUN_WRITES and item.is_file():
                 with contextlib.suppress(OSError):
                     item.unlink()
                     removed += 1
@@ -225,14 +221,18 @@ def recover_interrupted_replace(run_dir: str | os.PathLike) -> None:
     run's (the new run starts only after the move), so they return to their places and the run
     is whole again, for ``--resume``, for reading, or for the next ``--overwrite`` to keep.
     """
-    staging = Path(run_dir) / _STAGING_DIR
-    if not staging.is_dir():
-        return
-    for item in staging.iterdir():
-        if not (Path(run_dir) / item.name).exists():
-            os.replace(item, Path(run_dir) / item.name)
     with contextlib.suppress(OSError):  # anything left is a duplicate of what is in place: kept for a person
-        staging.rmdir()
+        _put_back(Path(run_dir) / _STAGING_DIR, Path(run_dir))
+
+
+def _put_back(folder: Path, run_dir: Path) -> None:
+    """Move what ``folder`` holds back into ``run_dir`` (names already taken there stay), then remove it."""
+    if not folder.is_dir():
+        return
+    for item in folder.iterdir():
+        if not (run_dir / item.name).exists():
+            os.replace(item, run_dir / item.name)
+    folder.rmdir()
 
 
 def drop_replaced_run(run_dir: Path) -> None:
@@ -244,12 +244,7 @@ def drop_replaced_run(run_dir: Path) -> None:
 
 def _restore_replaced_run(run_dir: Path) -> None:
     """Put the run that ``--overwrite`` moved aside back in place (the new run never started)."""
-    kept = run_dir / REPLACED_DIR
-    if not kept.is_dir():
-        return
-    for item in kept.iterdir():
-        os.replace(item, run_dir / item.name)
-    kept.rmdir()
+    _put_back(run_dir / REPLACED_DIR, run_dir)
 
 
 def start_run(run_dir: Path, meta: dict, *, spec: dict | None, created: bool) -> None:
@@ -374,27 +369,30 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
     if not isinstance(views, list) or not views or not all(isinstance(v, str) for v in views):
         raise RunDirError(f"{run_dir / 'run.json'}: damaged run record: no list of the model's input views "
                           f"(found {views!r})")
-    return LoadedRun(model=_load_model_file(model_path), spec=spec, meta=meta, path=run_dir)
+    return LoadedRun(model=load_model_file(model_path), spec=spec, meta=meta, path=run_dir)
 
 
 # What Keras' loader raises for a file that is damaged rather than for a bug of ours: a broken zip,
 # an unreadable or corrupt weights file (h5py: OSError), a config that is not valid JSON or names
 # what does not exist (ValueError, JSONDecodeError), a member missing from the archive (KeyError).
-BAD_MODEL_FILE = (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError)
+_BAD_MODEL_FILE = (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError)
 
 
-def _load_model_file(model_path: Path) -> Any:
+def load_model_file(model_path: Path, *, what: str = "model", hint: str = "", **load_options: Any) -> Any:
     """Load a ``.keras`` file; a damaged file is a one-line RunDirError, anything else propagates.
+
+    ``what`` names the file in the message, ``hint`` ends it (what to do), and ``load_options``
+    go to the loader (a resume checkpoint loads compiled, with its domain head).
 
     Keras reports a file that is no zip archive at all as "File not found", which misleads when
     the file is right there (a truncated copy, a full disk), so that case is named first.
     """
     if not zipfile.is_zipfile(model_path):
-        raise RunDirError(f"{model_path}: cannot load model: not a .keras (zip) archive; the file is damaged "
-                          "or truncated")
+        raise RunDirError(f"{model_path}: cannot load {what}: not a .keras (zip) archive; the file is damaged "
+                          f"or truncated{hint}")
     try:
-        return _load_keras_model(model_path, compile=False)
-    except BAD_MODEL_FILE as exc:
+        return _load_keras_model(model_path, **{"compile": False, **load_options})
+    except _BAD_MODEL_FILE as exc:
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise RunDirError(f"{model_path}: cannot load model, the file is damaged ({type(exc).__name__}: "
-                          f"{detail})") from exc
+        raise RunDirError(f"{model_path}: cannot load {what}, the file is damaged ({type(exc).__name__}: "
+                          f"{detail}){hint}") from exc
