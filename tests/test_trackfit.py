@@ -305,3 +305,48 @@ def test_a_dense_hadronic_body_upstream_of_the_track_holds_the_vertex_but_a_back
         else:
             assert moved == anchor
         assert _vertex._upstream_body(z_all, e_all, anchor) == anchor  # the old baseline (hough) keeps its rule
+
+
+def _line_hits(view, z_lo, z_hi, t0, slope, per_plane=1, spread_mm=0.0, energy=3.0):
+    """One view's hits (z, t, column, energy) along a straight line over the view's planes in [z_lo, z_hi]."""
+    zc = minerva.view_plane_z(view)
+    cols = np.flatnonzero((zc >= z_lo) & (zc <= z_hi))
+    col = np.repeat(cols, per_plane)
+    offsets = np.tile(np.linspace(-spread_mm, spread_mm, per_plane), len(cols))
+    z = zc[col]
+    return z, t0 + slope * (z - z_lo) + offsets, col, np.full(len(col), energy)
+
+
+def _join(*parts):
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+
+
+def test_a_shower_behind_the_vertex_does_not_hide_the_charged_track_upstream_of_it():
+    """A neutral pion's photon converts tens of centimetres behind the vertex. When its shower is
+    the longest straight cluster, the chain calls the vertex at the shower; the muon that left the
+    vertex, seen in all three views upstream of the shower with empty planes between, moves the
+    call back to where it starts. A backward hadron that touches the call (no empty planes) does not."""
+    from nuclassify.evaluation.trackfit._refined import refined_vertex
+
+    pz = minerva.PLANE_Z_MM
+    vertex_plane, track_end, shower_start = 70, 92, 100  # seven empty planes between track and shower
+    shower = {v: _line_hits(v, pz[shower_start], pz[shower_start + 24], -300.0, 0.4, per_plane=4, spread_mm=15.0)
+              for v in "xuv"}
+    muon = {v: _line_hits(v, pz[vertex_plane], pz[track_end], 200.0, 0.1) for v in "xuv"}
+    assert refined_vertex(shower).plane_z == pytest.approx(pz[shower_start])
+    both = {v: _join(muon[v], shower[v]) for v in "xuv"}
+    assert refined_vertex(both).plane_z == pytest.approx(pz[vertex_plane])
+    # The old baseline keeps its call at the shower (hough is the unchanged yardstick).
+    from nuclassify.evaluation.trackfit._vertex import event_vertex_z
+    assert event_vertex_z(both, stereo_match=True) == pytest.approx(pz[shower_start])
+    # The rule itself: a track that runs up to the shower's first plane touches it (a backward
+    # hadron's shape) and is not taken as detached; the muon with its empty planes is.
+    from nuclassify.evaluation.trackfit._refined import _detached_track_start
+
+    def all_z(hits):
+        return np.concatenate([h[0] for h in hits.values()])
+
+    touching = {v: _join(_line_hits(v, pz[vertex_plane], pz[shower_start - 1], 200.0, 0.1), shower[v])
+                for v in "xuv"}
+    assert _detached_track_start(touching, all_z(touching), pz[shower_start]) is None
+    assert _detached_track_start(both, all_z(both), pz[shower_start]) == pytest.approx(pz[vertex_plane])

@@ -17,6 +17,18 @@ activity there. It is therefore off by default and kept for the record.
 
 The rest is the baseline's: time- and energy-cleaned hits, the longest X track and its stereo
 partners, the upstream body of a hadronic system, and the first connected activity.
+
+One step is trackfit's own: a vertex cannot lie downstream of the event's charged tracks. A
+photon from a neutral pion converts tens of centimetres from the vertex, and a neutron scatters
+further still, so the brightest, longest straight cluster (the one the chain follows) can be a
+shower that starts well behind the vertex while the muon or a proton that left the vertex lies
+upstream of it, apart from it. When a straight track of at least five hits is found in two or
+more views wholly upstream of the call, and at least three scintillator planes between the end
+of those tracks and the call are empty, the vertex is the first activity at the start of those
+tracks. The empty planes keep out a backward hadron, which starts at the vertex and so touches
+it, and the few planes of a passive target. Measured on simulated files: +8 events on the
+tuning file (seed 11: 10 fixed, 2 broken), +27 on 10,000 events (seed 31: 36 and 9), which set
+the thresholds, and +12 on the test file (seed 7: 16 and 4).
 """
 
 from __future__ import annotations
@@ -26,11 +38,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from nuclassify.detector.minerva import PLANE_VIEW, PLANE_Z_MM, VIEWS
+from nuclassify.evaluation.trackfit._hough import find_tracks
 from nuclassify.evaluation.trackfit._vertex import _SLACK_MM, first_activity_z, track_anchor
 
 __all__ = ["VertexCall", "refined_vertex"]
 
 _VIEW_CODE = {v: k for k, v in enumerate(VIEWS)}
+_DETACHED_MARGIN_MM = 40.0  # a detached track's hits lie at least this far upstream of the call
+_DETACHED_MIN_HITS = 5
+_DETACHED_MIN_VIEWS = 2
+_DETACHED_EMPTY_PLANES = 3  # empty scintillator planes between the tracks' end and the call
 # Per view: for each plane index, the z of the first plane (any view) after that view's previous plane.
 _EARLIEST = {}
 for _name, _code in _VIEW_CODE.items():
@@ -74,7 +91,47 @@ def refined_vertex(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
     lower = anchor - _SLACK_MM
     if interval_votes and len(starts) == 3:
         lower = min(lower, _consistent_start(np.asarray(earliest), np.asarray(starts)) - _SLACK_MM)
-    return VertexCall(first_activity_z(z_all[z_all >= lower]), len(starts))
+    plane_z = first_activity_z(z_all[z_all >= lower])
+    start = _detached_track_start(hits, z_all, plane_z)
+    if start is not None:
+        plane_z = first_activity_z(z_all[z_all >= start - _SLACK_MM])
+    return VertexCall(plane_z, len(starts))
+
+
+def _detached_track_start(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                          z_all: np.ndarray, plane_z: float) -> float | None:
+    """Where charged tracks lying wholly upstream of, and apart from, the called vertex start; else None.
+
+    Each view's longest straight track among the hits more than ``_DETACHED_MARGIN_MM`` upstream
+    of ``plane_z`` counts if it has ``_DETACHED_MIN_HITS`` hits; with ``_DETACHED_MIN_VIEWS`` such
+    views and ``_DETACHED_EMPTY_PLANES`` empty planes between their downstream end and the call,
+    the most upstream start is returned (see the module docstring).
+    """
+    upstream = z_all < plane_z - _DETACHED_MARGIN_MM
+    if upstream.sum() < _DETACHED_MIN_VIEWS * _DETACHED_MIN_HITS:
+        return None
+    lit = np.unique(np.searchsorted(PLANE_Z_MM, z_all - 1e-3))
+    # Cheap necessary condition first (the track search is most of the cost): empty planes
+    # between the first upstream hit and the call.
+    first = int(np.searchsorted(PLANE_Z_MM, z_all[upstream].min() - 1e-3))
+    call = int(np.searchsorted(PLANE_Z_MM, plane_z - 1e-3))
+    if (call - first - 1) - np.count_nonzero((lit > first) & (lit < call)) < _DETACHED_EMPTY_PLANES:
+        return None
+    tracks = []
+    for view, (z, t, col, e) in hits.items():
+        up = z < plane_z - _DETACHED_MARGIN_MM
+        if up.sum() < _DETACHED_MIN_HITS:
+            continue
+        found = find_tracks(view, z[up], t[up], col[up], e[up], max_tracks=1, min_hits=3)
+        if found and found[0].n_hits >= _DETACHED_MIN_HITS:
+            tracks.append(found[0])
+    if len(tracks) < _DETACHED_MIN_VIEWS:
+        return None
+    end = max(tr.z_end for tr in tracks)
+    between = np.flatnonzero((PLANE_Z_MM > end + 1.0) & (PLANE_Z_MM < plane_z - 1.0))
+    if len(np.setdiff1d(between, lit)) < _DETACHED_EMPTY_PLANES:
+        return None
+    return min(tr.z_start for tr in tracks)
 
 
 def _consistent_start(lo: np.ndarray, hi: np.ndarray) -> float:
