@@ -38,3 +38,28 @@ def test_report_command_writes_json_and_every_plot(tmp_path):
 def test_report_refuses_too_few_events(tmp_path):
     result = CliRunner().invoke(cli, ["simulate", "report", "-o", str(tmp_path / "r"), "-n", "10"])
     assert result.exit_code != 0 and "10" in result.output
+
+
+def test_the_installed_command_exits_1_when_a_figure_is_out_of_bounds(tmp_path, monkeypatch, capsys):
+    """The entry point (not only the Click group under CliRunner) carries the report's status: a
+    CI step running `make physics-report` must see a figure out of bounds."""
+    import pytest
+
+    import nuclassify.simulate as simulate
+    from nuclassify.cli.main import main
+
+    def failing_report(out_dir, **_):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return {"figures": {"w_peak": {"value": 2.0, "pass": False, "reference": "test"}}, "failed": ["w_peak"],
+                "plots": []}
+
+    monkeypatch.setattr(simulate, "physics_report", failing_report)
+    with pytest.raises(SystemExit) as stopped:
+        main(["-q", "simulate", "report", "-o", str(tmp_path / "r"), "-n", "600"])
+    assert stopped.value.code == 1
+    assert "FAIL w_peak" in capsys.readouterr().out
+    monkeypatch.setattr(simulate, "physics_report", lambda out_dir, **_: {"figures": {}, "failed": [], "plots": []})
+    try:
+        main(["-q", "simulate", "report", "-o", str(tmp_path / "ok"), "-n", "600"])
+    except SystemExit as done:
+        assert done.code in (0, None)

@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         check_source_date_epoch()  # before SciPy's import reads it (see there)
         with terminate_as_interrupt():  # a batch system's SIGTERM ends any command as Ctrl-C does: temporaries removed
-            cli.main(args=argv, prog_name="nuclassify", standalone_mode=False)
+            status = cli.main(args=argv, prog_name="nuclassify", standalone_mode=False)
+        # Outside standalone mode Click returns a command's ctx.exit(N) instead of exiting with it.
+        if isinstance(status, int) and not isinstance(status, bool) and status != 0:
+            sys.exit(status)
     except click.exceptions.Abort:
         click.echo("nuclassify: interrupted", err=True)
         sys.exit(130)
