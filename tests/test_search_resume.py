@@ -69,7 +69,7 @@ def test_resume_is_refused_with_other_space_or_data_and_new_search_in_used_folde
         run_search(tmp_path, _config(budget=3), SerialExecutor())
     other = SearchConfig(load_space("images"), {"image": (8, 8, 1)}, 10, budget=3, trainer=SCRIPTED,
                          trainer_options={"sleep": 0}, population=5, tournament=3, seed=11, data={"train": "digest-b"})
-    with pytest.raises(RunDirError, match="another data"):
+    with pytest.raises(RunDirError, match="data train \"digest-a\", now \"digest-b\""):
         run_search(tmp_path, other, SerialExecutor(), resume=True)
     raw = json.loads(json.dumps(load_space("images").raw))
     raw["conv"]["filters"]["max"] = 32
@@ -78,8 +78,17 @@ def test_resume_is_refused_with_other_space_or_data_and_new_search_in_used_folde
     edited = SearchConfig(parse_space(raw, "edited"), {"image": (8, 8, 1)}, 10, budget=3, trainer=SCRIPTED,
                           trainer_options={"sleep": 0}, population=5, tournament=3, seed=11,
                           data={"train": "digest-a"})
-    with pytest.raises(RunDirError, match="another space"):
+    with pytest.raises(RunDirError, match="other settings: space "):
         run_search(tmp_path, edited, SerialExecutor(), resume=True)
+    # Every difference is named by its entry, not hidden in two truncated dictionaries.
+    changed = SearchConfig(load_space("images"), {"image": (8, 8, 1)}, 10, budget=3, trainer=SCRIPTED,
+                           trainer_options={"sleep": 1}, population=5, tournament=3, seed=12,
+                           data={"train": "digest-a", "valid": "digest-v"})
+    with pytest.raises(RunDirError) as refused:
+        run_search(tmp_path, changed, SerialExecutor(), resume=True)
+    message = str(refused.value)
+    assert 'data valid null, now "digest-v"' in message and "seed 11, now 12" in message
+    assert "training option sleep 0, now 1" in message and "--budget" in message
     with pytest.raises(RunDirError, match="no search to resume"):
         run_search(tmp_path / "empty", _config(), SerialExecutor(), resume=True)
 

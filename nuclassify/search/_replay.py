@@ -89,12 +89,32 @@ def _short(value: Any) -> str:
 def check_same_search(header: dict, identity: dict, run_dir: str) -> None:
     """Refuse to resume with settings that would change what the journal's results mean.
 
+    The message lists every setting that differs, and inside the grouped ones (the data files'
+    digests, the training options) only the entries that differ, so a dropped ``--valid`` or a
+    changed ``--epochs`` is named rather than hidden in two truncated dictionaries.
+
     Raises:
-        RunDirError: naming the first setting that differs.
+        RunDirError: naming the settings that differ.
     """
     old = header.get("identity", {})
+    differences = []
     for key in sorted(set(old) | set(identity)):
-        a, b = old.get(key), identity.get(key)
-        if json.loads(json.dumps(a)) != json.loads(json.dumps(b)):
-            raise RunDirError(f"{run_dir} holds a search with another {key} ({_short(a)}, now {_short(b)}); "
-                              "resume with the same settings, or start a new search with another --out")
+        before, now = (json.loads(json.dumps(value)) for value in (old.get(key), identity.get(key)))
+        differences += _differences(key, before, now)
+    if differences:
+        raise RunDirError(f"{run_dir} holds a search made with other settings: {'; '.join(differences)}; resume "
+                          "with the options it was started with (only --budget may grow), or start a new search "
+                          "with another --out")
+
+
+_GROUP_LABEL = {"data": "data", "trainer_options": "training option", "input_shapes": "input shape"}
+
+
+def _differences(key: str, before: Any, now: Any) -> list[str]:
+    """``'name before, now now'`` for ``key``, or for each differing entry when both are dictionaries."""
+    if before == now:
+        return []
+    if isinstance(before, dict) and isinstance(now, dict) and key in _GROUP_LABEL:
+        return [f"{_GROUP_LABEL[key]} {sub} {_short(before.get(sub))}, now {_short(now.get(sub))}"
+                for sub in sorted(set(before) | set(now)) if before.get(sub) != now.get(sub)]
+    return [f"{key} {_short(before)}, now {_short(now)}"]
