@@ -97,6 +97,8 @@ def test_ctrl_c_mid_candidate_then_resume_repeats_no_finished_candidate(digits, 
     assert [r["id"] for r in _records(run, "finished")] == [0, 1, 2]  # each once, candidate 0 not again
     assert [(r["id"], r["attempt"]) for r in _records(run, "started")] == [(0, 1), (1, 1), (1, 2), (2, 1)]
     assert [r["status"] for r in _rows(run)] == ["finished"] * 3
+    # The printed hint trains the winner on the search's own validation file.
+    assert f"train it: nuclassify train --data {train} --valid {valid} --arch" in resumed.stdout
 
 
 def _one_line_error(capsys, argv):

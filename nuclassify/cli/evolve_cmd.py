@@ -72,7 +72,8 @@ def _report(output: Output, run_dir: str, json_mode: bool) -> None:
         output.result(text)
 
 
-def _print(output: Output, result: EvolveResult, data: str) -> None:
+def _print(output: Output, result: EvolveResult, data: str, validation: str = "") -> None:
+    """The text summary; ``validation`` is the search's own validation option, repeated in the train hint."""
     summary = result.summary()
     best = summary["best"]
     name = summary["objectives"].split(",")[0].lstrip("+-")
@@ -89,7 +90,8 @@ def _print(output: Output, result: EvolveResult, data: str) -> None:
         output.result(f"Pareto front: candidates {', '.join(map(str, summary['front']))}")
     weights = f" (weights: {summary['best_model']})" if summary["best_model"] else ""
     output.result(f"best network: {summary['best_json']}{weights}")
-    output.result(f"train it: nuclassify train --data {data} --arch {summary['best_json']} --out RUN --epochs 10")
+    output.result(f"train it: nuclassify train --data {data}{validation} --arch {summary['best_json']} --out RUN "
+                  "--epochs 10")
     output.result(f"results: {summary['results']}" + (f"; {len(summary['plots'])} plot(s) beside it"
                                                        if summary["plots"] else ""))
     for note in summary["notes"]:
@@ -203,4 +205,5 @@ def evolve(ctx: click.Context, data: str | None, valid: str | None, valid_fracti
     if json_mode:
         output.json(result.summary())
     else:
-        _print(output, result, str(data))
+        validation = f" --valid {valid}" if valid else (f" --valid-fraction {valid_fraction}" if valid_fraction else "")
+        _print(output, result, str(data), validation)
