@@ -25,13 +25,13 @@ from nuclassify.training._checks import resume_conflicts
     ({"valid_fraction": 1.0}, r"valid fraction must be in \[0, 1\), got 1"),
     ({"valid": "v.h5", "valid_fraction": 0.1}, "either a validation file or a validation fraction"),
     ({"early_stopping": 0}, "early-stopping patience must be >= 1, got 0"),
-    ({"backup_every": -1}, "backup_every must be >= 0, got -1"),
-    ({"backup_seconds": -5}, r"backup_seconds must be >= 0 \(0: off\), got -5"),
+    ({"backup_every": -1}, "backup every must be >= 0, got -1"),
+    ({"backup_seconds": -5}, r"backup seconds must be >= 0 \(0: off\), got -5"),
     ({"precision": "fp16"}, "precision must be one of fp32, mixed, got 'fp16'"),
     ({"progress": "fancy"}, "progress must be one of auto, bar, lines, none, got 'fancy'"),
     ({"target": ""}, "target must be a label target's name or None, got ''"),
     ({"port": 0}, "port must be >= 1, got 0"),
-    ({"max_events": 0}, "max_events must be >= 1, got 0"),
+    ({"max_events": 0}, "max events must be >= 1, got 0"),
     ({"valid_indices": [1]}, "valid_indices needs train_indices"),
     ({"train_indices": [0, 1], "valid_indices": [1, 2]}, r"share 1 event\(s\) \(first: 1\)"),
     ({"train_indices": [0, 1], "valid_indices": [2], "valid_fraction": 0.2}, "valid_indices excludes"),
@@ -80,6 +80,12 @@ def test_resume_refuses_other_subsets():
     assert problems == ["train_indices differs (run: 3 events, sha256 aaaaaaaaaaaa, now: 3 events, sha256 "
                         "bbbbbbbbbbbb)"]
     assert resume_conflicts({**base, "max_events": 10}, {**base, "max_events": 20}, {}, {})
+    # An edited spec under its old name is named as edited, not as "run: tiny, now: tiny".
+    edited = resume_conflicts(base, dict(base), {"name": "tiny", "layers": [1]}, {"name": "tiny", "layers": [2]})
+    assert edited == ["architecture differs (the spec 'tiny' has changed since the run began: its run.json holds "
+                      "the one it was trained with)"]
+    assert resume_conflicts(base, {**base, "arch": "big"}, {"a": 1}, {"a": 2}) == [
+        "architecture differs (run: tiny, now: big)"]
 
 
 def test_cli_batch_size_zero_is_refused_in_one_line(tiny_minerva, tmp_path):

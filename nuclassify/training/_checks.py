@@ -56,7 +56,11 @@ def resume_conflicts(old: dict, new: dict, old_spec: dict, spec: dict) -> list[s
     """What differs between the run.json (and spec) of a run and those of its resumption."""
     problems = []
     if old_spec != spec:
-        problems.append(f"architecture differs (run: {old.get('arch')}, now: {new['arch']})")
+        if old.get("arch") == new["arch"]:  # one name, edited layers: say so rather than 'tiny, now: tiny'
+            problems.append(f"architecture differs (the spec {new['arch']!r} has changed since the run began: "
+                            "its run.json holds the one it was trained with)")
+        else:
+            problems.append(f"architecture differs (run: {old.get('arch')}, now: {new['arch']})")
     for role in ("train", "valid"):
         a, b = old.get("data", {}).get(role), new["data"].get(role)
         if (a or {}).get("sha256") != (b or {}).get("sha256"):

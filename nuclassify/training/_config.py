@@ -207,13 +207,13 @@ class TrainConfig:
             raise UsageError(f"target must be a label target's name or None, got {self.target!r}")
         put(self, "early_stopping", _integer("early-stopping patience", self.early_stopping, minimum=1,
                                              optional=True))
-        put(self, "backup_every", _integer("backup_every", self.backup_every, minimum=0, optional=True))
-        seconds = _number("backup_seconds", self.backup_seconds, optional=True)
+        put(self, "backup_every", _integer("backup every", self.backup_every, minimum=0, optional=True))
+        seconds = _number("backup seconds", self.backup_seconds, optional=True)
         if seconds is not None and seconds < 0:
-            raise UsageError(f"backup_seconds must be >= 0 (0: off), got {seconds:g}")
+            raise UsageError(f"backup seconds must be >= 0 (0: off), got {seconds:g}")
         put(self, "backup_seconds", seconds)
         put(self, "port", _integer("port", self.port, minimum=1, maximum=65535))
-        put(self, "max_events", _integer("max_events", self.max_events, minimum=1, optional=True))
+        put(self, "max_events", _integer("max events", self.max_events, minimum=1, optional=True))
         fraction = _number("valid fraction", self.valid_fraction, optional=True)
         if fraction is not None and not 0.0 <= fraction < 1.0:
             raise UsageError(f"valid fraction must be in [0, 1), got {fraction:g}")
