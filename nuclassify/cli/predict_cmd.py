@@ -39,7 +39,8 @@ def predict(ctx: click.Context, model_spec: str, data_path: str, output: str | N
     pipelines work: ``nuclassify predict --model runs/eps --data f.h5 | sort -t, -k3 -g``.
     Columns: event_id, predicted, p_0..p_K-1 (class order as in training), confidence (the top
     probability), entropy (-sum p ln p, nats), z_mm where the model has a z head (trackfit
-    always does). Unlabelled real-data files work. A run calibrated with 'nuclassify calibrate'
+    always does); trackfit, hough and trackreco add z_sigma (mm) and n_tracks before z_mm, trackreco
+    also fit_quality. Unlabelled real-data files work. A run calibrated with 'nuclassify calibrate'
     has its temperature applied (said on stderr). An ensemble (train --ensemble K) averages its
     members; it and --mc-samples N add mutual_information (BALD: entropy of the mean minus the
     mean entropy of the samples, nats): how far the members or dropout samples disagree.
