@@ -458,3 +458,5 @@ def test_a_stored_temperature_is_folded_into_the_exported_graph(trained, tmp_pat
     pa = np.array([row[2:2 + 11] for row in a[1:]], float)
     pb = np.array([row[2:2 + 11] for row in b[1:]], float)
     assert np.max(np.abs(pa - pb)) < TOL
+    described = _invoke("inspect", out)  # and the file says so about itself
+    assert described.exit_code == 0 and "calibrated (temperature 2.5 folded into the graph)" in described.output

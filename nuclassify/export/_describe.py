@@ -79,7 +79,9 @@ def format_exported(desc: dict) -> str:
         f"layout {meta.get('layout')}, arch {meta.get('arch')}",
         f"  inputs     {ins}",
         f"             {meta.get('input_layout', '')}",
-        f"  output     {', '.join(desc['outputs'])} (batch,{meta.get('n_classes', len(names))}): class probabilities",
+        f"  output     {', '.join(desc['outputs'])} (batch,{meta.get('n_classes', len(names))}): class probabilities"
+        + (f", calibrated (temperature {meta['temperature']:.4g} folded into the graph)"
+           if isinstance(meta.get("temperature"), (int, float)) else ""),
         "  classes    " + ", ".join(f"{i} {n}" for i, n in enumerate(names)),
         f"  trained    {training.get('epochs_completed', '?')} epoch(s), seed {training.get('seed', '?')}, "
         f"{training.get('backend', '?')}, status {training.get('status', '?')}, "
