@@ -62,7 +62,13 @@ def shift(ctx: click.Context, model_spec: str, reference: str, data_path: str, m
             refuse_input_as_output(path, reference, data_path, model_spec)
             check_output_dir(os.path.dirname(os.path.abspath(path)))  # writable (not read-only, not full of inodes)
     start_backend_quietly(out.verbose)
-    with out.progress_bar(2 * max_events, "shift") as bar:  # both files are checked before the first batch
+    from nuclassify.data import open_dataset
+
+    sizes = []
+    for path in (reference, data_path):  # the bar's total: what the draw will take from each file
+        with open_dataset(path) as ds:
+            sizes.append(min(ds.n_events, max_events))
+    with out.progress_bar(sum(sizes), "shift") as bar:  # both files are checked before the first batch
         report = shift_scores(model_spec, reference, data_path, max_events=max_events, seed=seed,
                               permutations=permutations, batch_size=batch_size, on_batch=bar.update)
     # The files first: if one cannot be written, the command fails before any result reaches stdout.
