@@ -74,6 +74,20 @@ def test_fit_temperature_recovers_a_known_over_confidence():
     assert np.allclose(scaled.sum(1), 1.0, atol=1e-5)
 
 
+def test_a_temperature_at_the_end_of_the_search_is_flagged():
+    """Confident and uncorrelated with the truth: the optimum T runs to the top of the range, and
+    calibrate must say that no temperature fixes such a model rather than store T = 20 silently."""
+    from nuclassify.trust._temperature import T_BOUNDS, edge_warning
+
+    rng = np.random.default_rng(4)
+    confident_noise = _softmax(8.0 * rng.normal(size=(5000, 6)))
+    t = fit_temperature(confident_noise, rng.integers(0, 6, 5000))
+    assert t == pytest.approx(T_BOUNDS[1], rel=0.02)
+    assert "edge of the searched range" in edge_warning(t)
+    assert edge_warning(3.0) is None and edge_warning(0.5) is None
+    assert "far too flat" in edge_warning(T_BOUNDS[0])
+
+
 def test_confidence_and_entropy():
     conf, ent = confidence_entropy(np.array([[0.25, 0.25, 0.25, 0.25], [1.0, 0, 0, 0], [0.5, 0.5, 0, 0]]))
     assert conf.tolist() == [0.25, 1.0, 0.5]

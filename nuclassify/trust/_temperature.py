@@ -84,6 +84,22 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(1.0 / best.x)
 
 
+def edge_warning(temperature: float) -> str | None:
+    """A warning when the fitted T lies at an end of :data:`T_BOUNDS`, else None.
+
+    The NLL's optimum then lies at or beyond the range searched: the model's probabilities are so
+    far off on these events (an untrained model, a broken run, data unlike the training data) that
+    no sensible temperature calibrates them, and the stored one should not be trusted.
+    """
+    lo, hi = T_BOUNDS
+    if lo * 1.01 < temperature < hi / 1.01:
+        return None
+    how = ("far too flat (it would sharpen them twentyfold)" if temperature < 1 else
+           "so often confidently wrong that it flattens them almost to uniform")
+    return (f"T = {temperature:.4g} is at the edge of the searched range {list(T_BOUNDS)}: the model's "
+            f"probabilities are {how}; check the model and the data before trusting it")
+
+
 @dataclass(frozen=True)
 class CalibrationResult:
     """What ``nuclassify calibrate`` fitted and stored.
@@ -207,6 +223,9 @@ def fit_and_store(run_dir: Path, spec: str, data: str | os.PathLike, *, batch_si
     meta = json.loads((run_dir / "run.json").read_text())
     if (meta.get("data") or {}).get("train", {}).get("sha256") == digest["sha256"]:
         warnings.append(f"{data} is the file {run_dir.name} was trained on: {own_data_warning}")
+    edge = edge_warning(temperature)
+    if edge:
+        warnings.append(edge)
     record = {
         "method": method,
         "fit": ("T minimising the mean NLL, scipy.optimize.minimize_scalar (bounded) over 1/T, "
