@@ -37,7 +37,7 @@ nuclassify train --data "$OUT/train.h5" --valid-fraction 0.1 --arch "$ARCH" --ou
     --epochs "$EPOCHS" --batch-size "$BATCH" --lr-schedule "$SCHEDULE" --seed "$SEED" --overwrite
 
 echo "== 4. evaluate against the track-based baseline"
-nuclassify evaluate --model "$RUN" --data "$OUT/test.h5" --per-segment --plots "$OUT/plots"
+nuclassify evaluate --model "$RUN" --data "$OUT/test.h5" --per-segment --plots "$OUT/plots" --overwrite
 
 echo "== 5. predict: CSV on stdout, first rows"
 nuclassify -q predict --model "$RUN" --data "$OUT/test.h5" > "$OUT/predictions.csv"

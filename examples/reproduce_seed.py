@@ -212,7 +212,7 @@ def minerva(run: Runner, size: dict[str, Any], seed: int) -> dict[str, Any]:
 
     def per_segment() -> dict[str, Any]:
         text = run.nuclassify("evaluate", "--model", str(runs / best), "--data", str(test_h5), "--per-segment",
-                              "--json", "--plots", str(run.out / "plots" / "evaluate_best"))
+                              "--json", "--plots", str(run.out / "plots" / "evaluate_best"), "--overwrite")
         return json.loads(text)
 
     evaluation = run.step("evaluate_best", per_segment)["result"]
@@ -306,7 +306,7 @@ def nova(run: Runner, size: dict[str, Any], seed: int) -> dict[str, Any]:
     run.step("nova_train_cvn", train)
     cvn = run.step("nova_evaluate_cvn", lambda: json.loads(run.nuclassify(
         "evaluate", "--model", str(rd), "--data", str(test_h5), "--json", "--plots",
-        str(run.out / "plots" / "nova_cvn"))))["result"]
+        str(run.out / "plots" / "nova_cvn"), "--overwrite")))["result"]
 
     def cuts() -> dict[str, Any]:
         with open_dataset(train_h5) as ds:

@@ -233,3 +233,34 @@ def test_compare_per_segment_sets_the_upstream_rule_beside_trackfit_with_paired_
     # Without --per-segment the comparison stays one table.
     plain = _run(["evaluate", "--compare", "trackfit", "upstream", "--data", str(files["data"]), "--json"])
     assert "per_segment" not in json.loads(plain.stdout)
+
+
+def test_plots_never_replace_a_persons_files_without_overwrite(tmp_path, capsys):
+    """evaluate's PNG names are fixed, so a used --plots folder is refused (the file kept) unless
+    --overwrite; a --plots folder whose parent does not exist is refused as every output is."""
+    import pytest
+
+    from nuclassify.cli.main import main
+
+    simulate = pytest.importorskip("nuclassify.simulate")
+    from nuclassify.data import write_minerva
+
+    data = write_minerva(tmp_path / "t.h5", simulate.simulate_minerva(60, seed=1))
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "confusion.png").write_text("precious")
+    for argv, needle in (([str(used)], "already holds confusion.png"),
+                         ([str(tmp_path / "nodir" / "sub")], "does not exist")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["-q", "evaluate", "--model", "trackfit", "--data", str(data), "--plots", *argv])
+        assert stopped.value.code == 2 and needle in capsys.readouterr().err
+    assert (used / "confusion.png").read_text() == "precious"
+    assert not (tmp_path / "nodir").exists()
+    try:
+        main(["-q", "evaluate", "--model", "trackfit", "--data", str(data), "--plots", str(used), "--overwrite"])
+    except SystemExit as done:
+        assert done.code in (0, None)
+    assert (used / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):  # one bare model without --model: the message says how, not "--compare"
+        main(["-q", "evaluate", "trackfit", "--data", str(data)])
+    assert "give one model with --model, or several with --compare" in capsys.readouterr().err

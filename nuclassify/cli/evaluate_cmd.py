@@ -7,6 +7,7 @@ option combinations, mutes the backend's start-up chatter, shows progress and pr
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -31,6 +32,7 @@ from nuclassify.errors import UsageError
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), default=None,
               help="Draw confusion, per-segment, accuracy-vs-z, reliability and accuracy-vs-confidence "
                    "(and NOvA efficiency/purity) PNGs here.")
+@click.option("--overwrite", is_flag=True, help="Replace PNGs already in the --plots folder.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--score-cut", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="NOvA: flavour-score cut for the 'at cut' efficiency and purity.")
@@ -38,8 +40,8 @@ from nuclassify.errors import UsageError
               help="Score each network by MC dropout: the mean of N passes with its dropout on.")
 @click.pass_context
 def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[str, ...], more: tuple[str, ...],
-             data_path: str, per_segment: bool, json_mode: bool, plots_dir: str | None, batch_size: int,
-             score_cut: float, mc_samples: int | None = None) -> None:
+             data_path: str, per_segment: bool, json_mode: bool, plots_dir: str | None, overwrite: bool,
+             batch_size: int, score_cut: float, mc_samples: int | None = None) -> None:
     """Accuracy with a 95% CI, calibration (ECE, NLL, Brier), per-class figures, confusion; optionally per segment.
 
     \b
@@ -64,10 +66,13 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
             raise UsageError("use either --model or --compare, not both")
         raise UsageError(f"unexpected arguments {' '.join(more)} (several models need --compare)")
     if specs and len(specs) < 2:
+        if not compare_specs:  # one bare RUN argument
+            raise UsageError(f"{specs[0]}: give one model with --model, or several with --compare")
         raise UsageError("--compare needs at least two models")
     if not specs and model_spec is not None:
         specs = [model_spec]
     if plots_dir is not None:
+        _check_plots_dir(Path(plots_dir), overwrite)
         check_output_dir(plots_dir)  # a read-only or foreign --plots folder fails now, not after the evaluation
     for spec in specs:  # readers are served while a run is written; say so (see nuclassify._runlock)
         note = in_progress_note(spec) if os.path.isdir(spec) else None
@@ -97,3 +102,20 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
     written = result.write_plots(plots_dir) if plots_dir is not None else []
     for path in written:
         out.info(f"wrote {path}")
+
+
+def _check_plots_dir(folder: Path, overwrite: bool) -> None:
+    """Refuse a --plots folder whose parent is missing, or one already holding PNGs (unless ``overwrite``).
+
+    The plots' names are fixed (confusion.png, per_segment.png...; one sub-folder per model with
+    --compare), so drawing into a used folder would replace a person's files without a word.
+    """
+    parent = folder.parent if str(folder.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{folder}: output folder {parent} does not exist")
+    if folder.is_dir() and not overwrite:
+        existing = sorted(folder.glob("*.png")) + sorted(folder.glob("*/*.png"))
+        if existing:
+            raise UsageError(f"{folder}: already holds {existing[0].relative_to(folder)}"
+                             f"{f' and {len(existing) - 1} more PNG(s)' if len(existing) > 1 else ''}; "
+                             "pass --overwrite to replace them, or name another --plots folder")
