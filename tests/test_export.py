@@ -460,3 +460,18 @@ def test_a_stored_temperature_is_folded_into_the_exported_graph(trained, tmp_pat
     assert np.max(np.abs(pa - pb)) < TOL
     described = _invoke("inspect", out)  # and the file says so about itself
     assert described.exit_code == 0 and "calibrated (temperature 2.5 folded into the graph)" in described.output
+
+
+def test_an_onnx_file_whose_class_names_do_not_fit_its_output_is_refused(exported, tmp_path):
+    """A header built from the metadata's class names must match the rows the network scores."""
+    import onnx
+
+    model = onnx.load(str(exported["onnx"]))
+    for entry in model.metadata_props:
+        if entry.key == "class_names":
+            entry.value = json.dumps(["a", "b", "c"])
+    altered = tmp_path / "altered.onnx"
+    onnx.save(model, str(altered))
+    r = _invoke("-q", "predict", "--model", altered, "--data", exported["data"])
+    assert r.exit_code != 0 and r.stdout == ""
+    assert "its metadata names 3 classes but the network scores 11" in r.stderr

@@ -332,6 +332,25 @@ def test_damaged_model_file_is_one_clear_line_and_our_bugs_are_not_hidden(tiny_m
     def bug(*args, **kwargs):
         raise AttributeError("a bug of ours")
 
+    # An edited run record is named by its field, and class counts must match the network (11 outputs):
+    # a wrong class_names list used to give a CSV whose header and rows differed in length.
+    record = {"status": "complete", "arch": "tiny", "views": ["x", "u", "v"],
+              "input_shapes": {"x": [127, 10, 2], "u": [127, 5, 2], "v": [127, 5, 2]},
+              "n_classes": 11, "class_names": [str(i) for i in range(11)], "layout": "minerva-2018"}
+    for edit, needle in (({"class_names": ["a", "b", "c"]}, "class_names gives 3 classes but the network scores 11"),
+                         ({"n_classes": 7}, "n_classes gives 7 classes but the network scores 11"),
+                         ({"input_shapes": {"x": "80x100"}}, "input_shapes must be an object of view"),
+                         ({"input_shapes": [[127, 10, 2]]}, "input_shapes must be"),
+                         ({"data": "x"}, "data must be an object"),
+                         ({"seed": "abc"}, "seed must be an integer"),
+                         ({"valid_fraction": "lots"}, "valid_fraction must be a number"),
+                         ({"layout": "banana"}, "layout must be one of")):
+        (run / "run.json").write_text(json.dumps({**record, **edit}))
+        with pytest.raises(RunDirError, match=f"run.json: damaged run record: {needle}"):
+            load_run(run)
+    (run / "run.json").write_text(json.dumps(record))
+    assert load_run(run).meta["n_classes"] == 11
+
     monkeypatch.setattr("nuclassify.training._rundir._load_keras_model", bug)
     with pytest.raises(AttributeError, match="a bug of ours"):
         load_run(run)

@@ -306,6 +306,10 @@ def _onnx_predictor(spec: str, dataset: Any, target: str | None) -> Predictor:
             raise UsageError(f"{spec}: its inputs ({', '.join(model.inputs)}) are not the views its metadata "
                              f"names ({', '.join(views)}); the file was altered after export")
         names = list(meta.get("class_names") or dataset.class_names(run_target))
+        width = model.session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and len(names) != width:  # a header that does not fit the rows
+            raise UsageError(f"{spec}: its metadata names {len(names)} classes but the network scores {width}; "
+                             "the file was altered, or exported from a damaged run record")
     else:
         views = list(model.inputs)
         if any(v not in dataset.view_shapes for v in views):

@@ -369,7 +369,59 @@ def load_run(path: str | os.PathLike, *, which: str = "model") -> LoadedRun:
     if not isinstance(views, list) or not views or not all(isinstance(v, str) for v in views):
         raise RunDirError(f"{run_dir / 'run.json'}: damaged run record: no list of the model's input views "
                           f"(found {views!r})")
-    return LoadedRun(model=load_model_file(model_path), spec=spec, meta=meta, path=run_dir)
+    model = load_model_file(model_path)
+    check_run_record(run_dir / "run.json", meta, _output_classes(model))
+    return LoadedRun(model=model, spec=spec, meta=meta, path=run_dir)
+
+
+def _output_classes(model: Any) -> int | None:
+    """The width of the model's (first) output, the number of classes it scores; None if unknown."""
+    try:
+        width = model.outputs[0].shape[-1]
+    except (AttributeError, IndexError, TypeError):
+        return None
+    return int(width) if width is not None else None
+
+
+def check_run_record(path: Path, meta: dict, n_outputs: int | None = None) -> None:
+    """Refuse a run.json whose fields have the wrong types or disagree with the network, in one line.
+
+    An edited or damaged record used to surface as whatever Python raised deep inside (``'list'
+    object has no attribute 'items'``), or worse as a CSV whose header (from ``class_names``) did
+    not match its rows (from the network). Only fields present are checked: older runs lack some.
+    """
+    from nuclassify.data._schema import LAYOUTS
+
+    def bad(key: str, expected: str) -> RunDirError:
+        return RunDirError(f"{path}: damaged run record: {key} must be {expected}, found {meta.get(key)!r:.60}")
+
+    shapes = meta.get("input_shapes")
+    if "input_shapes" in meta and not (isinstance(shapes, dict) and all(
+            isinstance(v, str) and isinstance(s, list) and s and all(isinstance(d, int) and d > 0 for d in s)
+            for v, s in shapes.items())):
+        raise bad("input_shapes", "an object of view -> list of positive integers")
+    if isinstance(shapes, dict) and set(shapes) != set(meta.get("views") or []):
+        raise bad("input_shapes", f"one shape per view ({', '.join(meta.get('views') or [])})")
+    for key, kind, expected in (("data", dict, "an object"), ("arch", str, "a name"), ("target", str, "a name"),
+                                ("status", str, "a word")):
+        if key in meta and meta[key] is not None and not isinstance(meta[key], kind):
+            raise bad(key, expected)
+    if "layout" in meta and meta["layout"] not in LAYOUTS:
+        raise bad("layout", f"one of {', '.join(LAYOUTS)}")
+    for key in ("seed", "n_classes"):
+        if meta.get(key) is not None and (isinstance(meta[key], bool) or not isinstance(meta[key], int)):
+            raise bad(key, "an integer")
+    if meta.get("valid_fraction") is not None and (isinstance(meta["valid_fraction"], bool)
+                                                   or not isinstance(meta["valid_fraction"], (int, float))):
+        raise bad("valid_fraction", "a number")
+    names = meta.get("class_names")
+    if "class_names" in meta and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise bad("class_names", "a list of names")
+    counts = {"n_classes": meta.get("n_classes"), "class_names": len(names) if isinstance(names, list) else None}
+    for key, count in counts.items():
+        if count is not None and n_outputs is not None and count != n_outputs:
+            raise RunDirError(f"{path}: damaged run record: {key} gives {count} classes but the network "
+                              f"scores {n_outputs}")
 
 
 # What Keras' loader raises for a file that is damaged rather than for a bug of ours: a broken zip,
