@@ -474,4 +474,4 @@ def test_an_onnx_file_whose_class_names_do_not_fit_its_output_is_refused(exporte
     onnx.save(model, str(altered))
     r = _invoke("-q", "predict", "--model", altered, "--data", exported["data"])
     assert r.exit_code != 0 and r.stdout == ""
-    assert "its metadata names 3 classes but the network scores 11" in r.stderr
+    assert "its metadata names 3 classes but the network scores 11" in str(r.exception or "") + r.stderr
