@@ -213,6 +213,14 @@ def test_calibrate_needs_labels_one_line(world, capsys, tmp_path):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1
     assert lines[0].startswith("nuclassify: error:") and "real.h5" in lines[0] and "labels" in lines[0]
+    # A handful of labelled events would replace a good temperature with noise: refused, the old one kept.
+    few = tmp_path / "few.h5"
+    write_minerva(few, simulate_minerva(5, layout="2016", seed=42), layout="2016")
+    stored = world["run"] / "calibration.json"
+    before = stored.read_bytes() if stored.exists() else None
+    code, _, err = _cli(["calibrate", "--model", str(world["run"]), "--data", str(few)], capsys)
+    assert code == 2 and "has 5 labelled events; a temperature needs at least 20" in err
+    assert (stored.read_bytes() if stored.exists() else None) == before
 
 
 def test_calibrate_needs_a_run(world, capsys):

@@ -45,6 +45,8 @@ __all__ = ["fit_temperature", "nll_at_temperature", "CalibrationResult", "calibr
 
 #: The temperatures searched: from sharpening twentyfold to flattening twentyfold.
 T_BOUNDS = (0.05, 20.0)
+#: Fewest labelled events calibrate fits on (as ``shift``'s tests need 20).
+MIN_CALIBRATION_EVENTS = 20
 
 
 def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
@@ -209,6 +211,10 @@ def fit_and_store(run_dir: Path, spec: str, data: str | os.PathLike, *, batch_si
         if not ds.labelled(pred.target):
             raise DataFileError(ds.path, f"has no {pred.target} labels (real data?); calibrate needs labelled "
                                          f"events {trained} not trained on, e.g. a validation file")
+        n_labelled = len(ds.labelled_indices(pred.target))
+        if n_labelled < MIN_CALIBRATION_EVENTS:  # one temperature from a handful of events replaces a good one
+            raise DataFileError(ds.path, f"has {n_labelled} labelled events; a temperature needs at least "
+                                         f"{MIN_CALIBRATION_EVENTS} (a validation file of hundreds is better)")
         chunks, labels = [], []
         for views, y in ds.batches(batch_size, target=pred.target, indices=ds.labelled_indices(pred.target)):
             out = pred.fn(views)
