@@ -270,6 +270,15 @@ def test_trackfit_and_onnx_gradients_are_refused(world, tmp_path, capsys):
         main(["explain", "--model", "trackfit", "--data", str(world["test"]), "--event", "1",
               "-o", str(tmp_path / "x.png")])
     assert exit_.value.code == 2 and "not a network" in capsys.readouterr().err
+    for output, needle in ((tmp_path / "ex.txt", "draws a PNG; name the output *.png"),):
+        with pytest.raises(SystemExit) as exit_:
+            main(["explain", "--model", "trackfit", "--data", str(world["test"]), "--event", "1", "-o", str(output)])
+        assert exit_.value.code == 2 and needle in capsys.readouterr().err and not output.exists()
+    with pytest.raises(SystemExit) as exit_:  # the --top-confused folder may be new, its parent may not
+        main(["explain", "--model", "trackfit", "--data", str(world["test"]), "--top-confused", "2",
+              "-o", str(tmp_path / "nodir" / "sub")])
+    assert exit_.value.code == 2 and "output folder" in capsys.readouterr().err
+    assert not (tmp_path / "nodir").exists()
     from nuclassify.errors import UsageError
 
     with pytest.raises(UsageError, match="--method saliency needs the network's gradients"):

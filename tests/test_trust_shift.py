@@ -195,7 +195,9 @@ def test_outputs_that_clash_are_refused_before_any_work(world, tmp_path, capsys)
             "--data", str(data), "--overwrite"]
     for extra, fragment in ((["--per-event", str(data)], "is the input"),
                             (["--plot", str(tmp_path / "s.png"), "--per-event", str(tmp_path / "s.png")],
-                             "--plot and --per-event name the same file")):
+                             "--plot and --per-event name the same file"),
+                            (["--plot", str(tmp_path / "s.pdf")], "--plot draws a PNG; name it *.png"),
+                            (["--per-event", str(tmp_path / "s.h5")], "--per-event writes CSV; name it *.csv")):
         with pytest.raises(SystemExit) as exit_:
             main([*base, *extra])
         err = capsys.readouterr()

@@ -56,10 +56,13 @@ def shift(ctx: click.Context, model_spec: str, reference: str, data_path: str, m
     if plot_path is not None and events_path is not None and \
             os.path.abspath(plot_path) == os.path.abspath(events_path):
         raise UsageError(f"{plot_path}: --plot and --per-event name the same file; give each its own")
-    for path in (plot_path, events_path):  # a bad output fails before the model is read
-        if path is not None:
+    for path, suffix, what in ((plot_path, ".png", "--plot draws a PNG; name it *.png"),
+                               (events_path, ".csv", "--per-event writes CSV; name it *.csv")):
+        if path is not None:  # a bad output fails before the model is read
             check_output_path(path, overwrite=overwrite)
             refuse_input_as_output(path, reference, data_path, model_spec)
+            if os.path.splitext(path)[1].lower() != suffix:
+                raise UsageError(f"{path}: {what}")
             check_output_dir(os.path.dirname(os.path.abspath(path)))  # writable (not read-only, not full of inodes)
     start_backend_quietly(out.verbose)
     from nuclassify.data import open_dataset
