@@ -192,6 +192,13 @@ def test_inspect_and_show_fail_cleanly(tmp_path, capsys, case):
     assert not (tmp_path / "e.png").exists()
 
 
+def test_predict_to_a_pipe_writes_nothing_when_the_first_batch_fails(tmp_path, capsys):
+    """The CSV header goes out with the first rows: a pipeline sees no header-only table."""
+    path = minerva_2018(tmp_path / "nan.h5", nan_at=3)
+    code, out, err = _main(["-q", "predict", "--model", "upstream", "--data", str(path)], capsys)
+    assert code == 2 and out == "" and "event 3: NaN or infinite pixel value" in err
+
+
 def test_verbose_shows_traceback(tmp_path, capsys):
     code, _, err = _main(["-v", "inspect", str(tmp_path / "nope.h5")], capsys)
     assert code == 2 and "Traceback" in err and "no such file" in err

@@ -76,13 +76,19 @@ def write_predictions_csv(stream: IO[str], rows: Any, class_names: list[str], wi
     """Header then one line per event: event_id, predicted, p_0..p_K-1, confidence, entropy,
     the ``extra_names`` columns (rows then carry a fourth element, a dict of them)[, z_mm].
 
+    The header goes out with the first batch's rows, not before: a file that fails on its first
+    batch (a NaN pixel, a bad index) leaves a pipeline nothing, rather than a header-only CSV.
+
     Returns the row count.
     """
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(["event_id", "predicted", *probability_columns(class_names), "confidence", "entropy",
-                     *extra_names] + (["z_mm"] if with_z else []))
+    header = ["event_id", "predicted", *probability_columns(class_names), "confidence", "entropy",
+              *extra_names] + (["z_mm"] if with_z else [])
     count = 0
     for ids, probs, z, *more in rows:
+        if header:
+            writer.writerow(header)
+            header = []
         pred = np.argmax(probs, axis=1)
         pcols = [[f"{v:.6g}" for v in row] for row in np.asarray(probs, dtype=np.float64)]
         conf, ent = confidence_entropy(probs)
@@ -95,6 +101,8 @@ def write_predictions_csv(stream: IO[str], rows: Any, class_names: list[str], wi
                 line.append("" if z is None or not np.isfinite(z[i]) else f"{float(z[i]):.1f}")
             writer.writerow(line)
         count += len(ids)
+    if header:  # no batch at all: still a well-formed (empty) table
+        writer.writerow(header)
     return count
 
 
