@@ -199,6 +199,19 @@ def test_predict_to_a_pipe_writes_nothing_when_the_first_batch_fails(tmp_path, c
     assert code == 2 and out == "" and "event 3: NaN or infinite pixel value" in err
 
 
+@pytest.mark.parametrize("replacement", [np.array([b"a"] * N), np.zeros(N - 3, np.float32)], ids=["bytes", "short"])
+def test_a_damaged_truth_field_is_named_by_evaluate(tmp_path, capsys, replacement):
+    """vtx_data/zs of strings, or shorter than the events: one line naming it, not numpy's error."""
+    import h5py
+
+    path = minerva_2018(tmp_path / "z.h5")
+    with h5py.File(path, "r+") as h5:
+        del h5["vtx_data/zs"]
+        h5["vtx_data/zs"] = replacement
+    code, _, err = _main(["-q", "evaluate", "--model", "upstream", "--data", str(path)], capsys)
+    assert code == 2 and "truth dataset vtx_data/zs" in err and f"per event ({N})" in err
+
+
 def test_verbose_shows_traceback(tmp_path, capsys):
     code, _, err = _main(["-v", "inspect", str(tmp_path / "nope.h5")], capsys)
     assert code == 2 and "Traceback" in err and "no such file" in err

@@ -31,6 +31,9 @@ from nuclassify.events import SparseImages
 
 __all__ = ["Dataset", "open_dataset"]
 
+# Truth datasets the schema defines per event (data/README.md): a wrong length is a damaged file.
+_PER_EVENT_TRUTH = ("vtx_data/zs", "zs")
+
 _SPARSE_WINDOW = 8192  # events per read window when every view is stored sparse
 _DENSE_WINDOW_BYTES = 256 << 20  # memory budget of a window of dense events
 
@@ -207,6 +210,9 @@ class Dataset:
                 return
             if isinstance(obj, h5py.Dataset) and obj.ndim >= 1 and obj.shape[0] == self.n_events:
                 found.append(name)
+            elif name in _PER_EVENT_TRUTH:  # the vertex z that evaluate measures: short means damaged, not absent
+                raise DataFileError(self.path, f"truth dataset {name} has shape {getattr(obj, 'shape', None)}; "
+                                               f"expected one number per event ({self.n_events})")
 
         self.h5.visititems(visit)
         return sorted(found)
@@ -222,7 +228,16 @@ class Dataset:
         if len(matches) != 1:
             what = "is ambiguous" if matches else "not found"
             raise UsageError(f"{self.path}: truth field {name!r} {what} (available: {', '.join(self._truth)})")
-        return self._read_rows(self.h5[matches[0]], self._indices(indices), matches[0])
+        dset = self.h5[matches[0]]
+        # A truth field is per event and numeric: a short one or one of strings used to surface as
+        # numpy's own error deep inside evaluate (or, for z, as a plot silently left out).
+        if not isinstance(dset, h5py.Dataset) or dset.dtype.kind not in "biuf" or not dset.shape \
+                or dset.shape[0] != self.n_events:
+            shape = getattr(dset, "shape", None)
+            kind = getattr(getattr(dset, "dtype", None), "name", "group")
+            raise DataFileError(self.path, f"truth dataset {matches[0]} is {kind} {shape}; expected numbers, one "
+                                           f"per event ({self.n_events})")
+        return self._read_rows(dset, self._indices(indices), matches[0])
 
     def _read_rows(self, dset: h5py.Dataset, idx: np.ndarray, name: str) -> np.ndarray:
         try:
