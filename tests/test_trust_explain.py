@@ -210,6 +210,22 @@ def test_confusion_causes_ranks_the_errors_and_reads_the_truth(tmp_path):
     assert [t["index"] for t in table["top"]] == list(np.flatnonzero(pile)[::-1][:3])
     assert all(t["pileup"] is True for t in table["top"])
     assert set(table["legend"]) == {"near_boundary", "pileup", "backward", "any"} and table["unavailable"] == []
+    assert table["notes"] == []
+
+
+def test_confusion_causes_on_nova_says_the_table_is_minervas(tmp_path):
+    """A NOvA file made by simulate has none of the vertex-finding causes: said as such, not as missing truth."""
+    from nuclassify.data import write_nova
+    from nuclassify.simulate import simulate_nova
+
+    path = write_nova(tmp_path / "nova.h5", simulate_nova(40, seed=2))
+    with open_dataset(path) as ds:
+        n_classes = len(ds.class_names(ds.default_target))
+        predictor = Predictor("flat", lambda v: (np.full((len(v[0]), n_classes), 1.0 / n_classes), None),
+                              ds.default_target, list(ds.class_names(ds.default_target)), False)
+        table = confusion_causes(predictor, ds, top=2, batch_size=16)
+    assert len(table["notes"]) == 1 and "the cause table is MINERvA's" in table["notes"][0]
+    assert "not made by" not in table["notes"][0]
 
 
 # --- the command line -------------------------------------------------------------------------------------

@@ -194,11 +194,12 @@ def confusion_causes(predictor: Any, dataset: Any, *, top: int = 10, max_events:
                          **{c: (bool(flags[c][j]) if c in flags else None) for c in ("pileup", "backward")}})
     unavailable = [c for c in CAUSES if c not in flags]
     notes = []
-    if unavailable:
+    if not dataset.layout.startswith("minerva"):  # the causes are MINERvA's vertex-finding ones
+        notes.append(f"the cause table is MINERvA's (segment boundaries, pile-up, backward hadrons); "
+                     f"{dataset.path} is a {dataset.layout} file, so it has none of them")
+    elif unavailable:
         notes.append(f"{dataset.path} carries no truth for: {', '.join(unavailable)} (real data, or a file not made "
                      "by 'nuclassify simulate')")
-    if flags.get("near_boundary") is not None and not dataset.layout.startswith("minerva"):
-        notes.append("segment boundaries are MINERvA's; this file is not a MINERvA file")
     legend = {c: text.format(boundary=boundary_mm) for c, text in CAUSES.items()}
     legend["any"] = "at least one of the causes above"
     return {"model": predictor.name, "data": str(dataset.path), "target": target, "n_events": int(len(y)),
