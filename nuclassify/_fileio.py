@@ -85,20 +85,21 @@ def temporary_target(filename: str) -> str | None:
 def check_output_dir(path: str | os.PathLike) -> Path:
     """Check, before long work, that files can be created in folder ``path`` (made later if missing).
 
-    A file is created and removed again in ``path``, or in its nearest existing parent, so a
-    read-only file system, a foreign folder or a full inode table are found at once rather than
-    after an hour's evaluation. Nothing is left behind.
+    A file is created and removed again in ``path``, or in its parent when ``path`` is still to
+    be made, so a read-only file system, a foreign folder or a full inode table are found at once
+    rather than after an hour's evaluation. Nothing is left behind. The parent must exist: a
+    missing one is a typo, refused as for every output file (:func:`check_output_path`).
 
     Raises:
-        UsageError: ``path`` is a file.
+        UsageError: ``path`` is a file, or neither it nor its parent exists.
         OutputError: a file cannot be created there (naming the folder and the reason).
     """
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder}: is a file, expected a folder")
-    probe_in = folder
-    while not probe_in.exists() and probe_in != probe_in.parent:
-        probe_in = probe_in.parent
+    if not folder.exists() and not folder.parent.is_dir():
+        raise UsageError(f"{folder}: output folder {folder.parent} does not exist")
+    probe_in = folder if folder.exists() else folder.parent
     try:
         with tempfile.TemporaryFile(dir=probe_in, prefix=".nuclassify-probe."):
             pass

@@ -105,14 +105,11 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
 
 
 def _check_plots_dir(folder: Path, overwrite: bool) -> None:
-    """Refuse a --plots folder whose parent is missing, or one already holding PNGs (unless ``overwrite``).
+    """Refuse a --plots folder already holding PNGs (unless ``overwrite``).
 
     The plots' names are fixed (confusion.png, per_segment.png...; one sub-folder per model with
     --compare), so drawing into a used folder would replace a person's files without a word.
     """
-    parent = folder.parent if str(folder.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{folder}: output folder {parent} does not exist")
     if folder.is_dir() and not overwrite:
         existing = sorted(folder.glob("*.png")) + sorted(folder.glob("*/*.png"))
         if existing:

@@ -72,9 +72,6 @@ def explain(ctx: click.Context, model_spec: str, data_path: str, event: int | No
                 raise UsageError(f"{output}: explain --event draws a PNG; name the output *.png")
             check_output_path(output, overwrite=overwrite)
         else:
-            parent = output.parent if str(output.parent) else Path(".")
-            if not parent.is_dir():  # the folder itself is made; a missing parent is a typo, as for every output
-                raise UsageError(f"{output}: output folder {parent} does not exist")
             check_output_dir(output)
         start_backend_quietly(out.verbose)
         explainer = load_explainer(model_spec, ds)

@@ -229,14 +229,11 @@ class Dataset:
             what = "is ambiguous" if matches else "not found"
             raise UsageError(f"{self.path}: truth field {name!r} {what} (available: {', '.join(self._truth)})")
         dset = self.h5[matches[0]]
-        # A truth field is per event and numeric: a short one or one of strings used to surface as
-        # numpy's own error deep inside evaluate (or, for z, as a plot silently left out).
-        if not isinstance(dset, h5py.Dataset) or dset.dtype.kind not in "biuf" or not dset.shape \
-                or dset.shape[0] != self.n_events:
-            shape = getattr(dset, "shape", None)
-            kind = getattr(getattr(dset, "dtype", None), "name", "group")
-            raise DataFileError(self.path, f"truth dataset {matches[0]} is {kind} {shape}; expected numbers, one "
-                                           f"per event ({self.n_events})")
+        # Every listed field has one row per event (_find_truth); one of strings used to surface as
+        # numpy's own error deep inside evaluate.
+        if dset.dtype.kind not in "biuf":
+            raise DataFileError(self.path, f"truth dataset {matches[0]} is {dset.dtype.name} {dset.shape}; expected "
+                                           f"numbers, one per event ({self.n_events})")
         return self._read_rows(dset, self._indices(indices), matches[0])
 
     def _read_rows(self, dset: h5py.Dataset, idx: np.ndarray, name: str) -> np.ndarray:

@@ -211,12 +211,13 @@ def fit_and_store(run_dir: Path, spec: str, data: str | os.PathLike, *, batch_si
         if not ds.labelled(pred.target):
             raise DataFileError(ds.path, f"has no {pred.target} labels (real data?); calibrate needs labelled "
                                          f"events {trained} not trained on, e.g. a validation file")
-        n_labelled = len(ds.labelled_indices(pred.target))
+        labelled = ds.labelled_indices(pred.target)
+        n_labelled = len(labelled)
         if n_labelled < MIN_CALIBRATION_EVENTS:  # one temperature from a handful of events replaces a good one
             raise DataFileError(ds.path, f"has {n_labelled} labelled events; a temperature needs at least "
                                          f"{MIN_CALIBRATION_EVENTS} (a validation file of hundreds is better)")
         chunks, labels = [], []
-        for views, y in ds.batches(batch_size, target=pred.target, indices=ds.labelled_indices(pred.target)):
+        for views, y in ds.batches(batch_size, target=pred.target, indices=labelled):
             out = pred.fn(views)
             chunks.append(np.asarray(out[0] if isinstance(out, tuple) else out, dtype=np.float64))
             labels.append(y)

@@ -110,12 +110,11 @@ def _detached_track_start(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarr
     upstream = z_all < plane_z - _DETACHED_MARGIN_MM
     if upstream.sum() < _DETACHED_MIN_VIEWS * _DETACHED_MIN_HITS:
         return None
-    lit = np.unique(np.searchsorted(PLANE_Z_MM, z_all - 1e-3))
+    lit = np.unique(_plane_index(z_all))
+    call = int(_plane_index(plane_z))
     # Cheap necessary condition first (the track search is most of the cost): empty planes
     # between the first upstream hit and the call.
-    first = int(np.searchsorted(PLANE_Z_MM, z_all[upstream].min() - 1e-3))
-    call = int(np.searchsorted(PLANE_Z_MM, plane_z - 1e-3))
-    if (call - first - 1) - np.count_nonzero((lit > first) & (lit < call)) < _DETACHED_EMPTY_PLANES:
+    if _empty_planes(int(_plane_index(z_all[upstream].min())), call, lit) < _DETACHED_EMPTY_PLANES:
         return None
     tracks = []
     for view, (z, t, col, e) in hits.items():
@@ -127,11 +126,19 @@ def _detached_track_start(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarr
             tracks.append(found[0])
     if len(tracks) < _DETACHED_MIN_VIEWS:
         return None
-    end = max(tr.z_end for tr in tracks)
-    between = np.flatnonzero((PLANE_Z_MM > end + 1.0) & (PLANE_Z_MM < plane_z - 1.0))
-    if len(np.setdiff1d(between, lit)) < _DETACHED_EMPTY_PLANES:
+    if _empty_planes(int(_plane_index(max(tr.z_end for tr in tracks))), call, lit) < _DETACHED_EMPTY_PLANES:
         return None
     return min(tr.z_start for tr in tracks)
+
+
+def _plane_index(z: np.ndarray | float) -> np.ndarray:
+    """Index of the plane at (or the first after) each z: hits sit exactly at their plane's z."""
+    return np.searchsorted(PLANE_Z_MM, np.asarray(z) - 1e-3)
+
+
+def _empty_planes(after: int, before: int, lit: np.ndarray) -> int:
+    """How many planes strictly between plane indices ``after`` and ``before`` have no hit (``lit``: sorted)."""
+    return (before - after - 1) - int(np.count_nonzero((lit > after) & (lit < before)))
 
 
 def _consistent_start(lo: np.ndarray, hi: np.ndarray) -> float:
