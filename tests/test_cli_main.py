@@ -72,3 +72,28 @@ def test_nothing_outside_the_cli_imports_from_it():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             offenders += [f"{rel}: {n}" for n in names if n == "nuclassify.cli" or n.startswith("nuclassify.cli.")]
     assert not offenders, offenders
+
+
+def test_verbose_and_quiet_work_after_the_subcommand_too(tmp_path, capsys):
+    import pytest
+
+    from nuclassify.cli.main import main
+
+    missing = str(tmp_path / "missing.h5")
+    for argv, traceback_shown in ((["predict", "--model", "trackfit", "--data", missing], False),
+                                  (["predict", "--model", "trackfit", "--data", missing, "-v"], True),
+                                  (["-v", "predict", "--model", "trackfit", "--data", missing], True)):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert info.value.code != 0
+        assert ("Traceback" in err) == traceback_shown, (argv, err)
+        assert err.rstrip().splitlines()[-1] == f"nuclassify: error: {missing}: no such file"
+    # -q after a group's sub-command (simulate minerva) silences the progress, as before it does.
+    for argv in (["simulate", "minerva", "-n", "5", "-o", str(tmp_path / "a.h5")],
+                 ["simulate", "minerva", "-n", "5", "-o", str(tmp_path / "b.h5"), "-q"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 0
+        err = capsys.readouterr().err
+        assert ("simulating MINERvA" in err) == ("-q" not in argv), err

@@ -62,6 +62,7 @@ class State:
 
 
 _STATE = State()
+_TF_LOG_LEVEL_SET_HERE = False  # cli() silenced TensorFlow's C++ chatter; a later -v undoes it
 
 # Errors that only a write meets (a read-only file system, a full disk, a size limit, a quota): an
 # OSError of these is reported as the write failure it is, naming the folder and the free space.
@@ -83,7 +84,9 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module_name, attribute, _ = COMMANDS[cmd_name]
-        return getattr(importlib.import_module(module_name), attribute)
+        command = getattr(importlib.import_module(module_name), attribute)
+        _accept_global_flags(command)
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Use the static one-line help so that listing commands imports nothing.
@@ -106,11 +109,46 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """
     _STATE.verbose = verbose
     _STATE.quiet = quiet
-    if not verbose:
+    if not verbose and "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
         # TensorFlow/XLA C++ start-up chatter ("oneDNN custom operations...", "Could not find cuda
         # drivers") is noise to a user; -v keeps it. Must be set before TensorFlow is imported.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        global _TF_LOG_LEVEL_SET_HERE
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        _TF_LOG_LEVEL_SET_HERE = True
     ctx.obj = _STATE
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _STATE.verbose = True
+        if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "2" and _TF_LOG_LEVEL_SET_HERE:
+            del os.environ["TF_CPP_MIN_LOG_LEVEL"]
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _STATE.quiet = True
+
+
+def _accept_global_flags(command: click.Command) -> None:
+    """Let ``-v``/``-q`` follow the sub-command too (``nuclassify predict ... -v``), as people type them.
+
+    They set the same global state as before the sub-command; a command (or a group such as
+    ``simulate``, whose sub-commands get them in turn) is given them once.
+    """
+    targets = [command]
+    if isinstance(command, click.Group):
+        targets += list(command.commands.values())
+    for target in targets:
+        names = {opt for param in target.params for opt in getattr(param, "opts", [])}
+        if "--verbose" in names or "-v" in names:
+            continue
+        target.params.append(click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True,
+                                          callback=_set_verbose, help="Show tracebacks (as 'nuclassify -v').",
+                                          ))
+        if "-q" not in names and "--quiet" not in names:
+            target.params.append(click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True,
+                                              callback=_set_quiet, help="No progress or chatter (as 'nuclassify -q')."))
 
 
 def _silence_stdout() -> None:
