@@ -39,8 +39,8 @@ def run(path: str, keep_body: bool = True) -> tuple[np.ndarray, np.ndarray, list
     original_body = _vertex._upstream_body
     original_vertex = _predictor.TrackFit._event_vertex
 
-    def spy(self, hits: dict) -> tuple[float, int]:
-        call = refined_vertex(hits, self.stereo_match)
+    def spy(self, hits: dict, times: dict | None = None) -> tuple[float, int]:
+        call = refined_vertex(hits, self.stereo_match, times=times)
         recorded.append({"hits": hits, "plane_z": call.plane_z})
         return call.plane_z, call.n_tracks
 

@@ -116,9 +116,9 @@ def main() -> None:
     fit = TrackFit(names, shapes)
     original = TrackFit._event_vertex
 
-    def spy(self: TrackFit, hits: dict) -> tuple[float, int]:
+    def spy(self: TrackFit, hits: dict, times: dict | None = None) -> tuple[float, int]:
         recorded.append(hits)
-        return original(self, hits)
+        return original(self, hits, times)
 
     TrackFit._event_vertex = spy
     try:

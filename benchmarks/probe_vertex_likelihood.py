@@ -63,8 +63,8 @@ class _Recording(TrackFit):
         super().__init__(*args, **kwargs)
         self.recorded: list[tuple[dict, float]] = []
 
-    def _event_vertex(self, hits: dict) -> tuple[float, int]:
-        call = refined_vertex(hits, self.stereo_match)
+    def _event_vertex(self, hits: dict, times: dict | None = None) -> tuple[float, int]:
+        call = refined_vertex(hits, self.stereo_match, times=times)
         self.recorded.append((hits, call.plane_z))
         return call.plane_z, call.n_tracks
 

@@ -350,3 +350,42 @@ def test_a_shower_behind_the_vertex_does_not_hide_the_charged_track_upstream_of_
                 for v in "xuv"}
     assert _detached_track_start(touching, all_z(touching), pz[shower_start]) is None
     assert _detached_track_start(both, all_z(both), pz[shower_start]) == pytest.approx(pz[vertex_plane])
+
+
+def test_the_muons_hit_times_say_where_it_left_the_vertex():
+    """Hit times are relative to the muon's vertex time, and nothing outruns light: a muon whose
+    hits arrive early for a start at the call, by the flight from the call to where the muon's
+    track starts, left the vertex there. Activity upstream (here a dense block the chain takes for
+    the vertex's body) came after. Times that fit a start at the call, or a start far from the
+    track's, or no times at all, leave the call alone."""
+    from nuclassify.evaluation.trackfit._refined import C_MM_PER_NS, _timed_track_start, refined_vertex
+
+    pz = minerva.PLANE_Z_MM
+    block_start, muon_start, muon_end = 72, 80, 150  # 8 planes (~170 mm) of block; a 1.5 m muon
+    slope = 0.1
+    muon = {v: _line_hits(v, pz[muon_start], pz[muon_end], 200.0, slope) for v in "xuv"}
+    block = {v: _line_hits(v, pz[block_start], pz[muon_start - 1], -300.0, 0.0, per_plane=6, spread_mm=40.0,
+                           energy=2.0) for v in "xuv"}
+    hits = {v: _join(block[v], muon[v]) for v in "xuv"}
+
+    def times_from(start_z):
+        """Each hit's light flight from ``start_z`` along the muon (the block's hits at 0)."""
+        out = {}
+        for v, (z, _, _, _) in hits.items():
+            on_muon = np.arange(len(z)) >= len(block[v][0])
+            out[v] = np.where(on_muon, (z - start_z) * np.hypot(1.0, slope) / C_MM_PER_NS, 0.0)
+        return out
+
+    untimed = refined_vertex(hits).plane_z
+    assert untimed == pytest.approx(pz[block_start])  # the chain calls the block's start
+    assert refined_vertex(hits, times=times_from(pz[block_start])).plane_z == pytest.approx(untimed)
+    timed = refined_vertex(hits, times=times_from(pz[muon_start])).plane_z
+    assert pz[muon_start - 3] <= timed <= pz[muon_start]  # the first activity within a slack of the muon
+    # The rule itself: the muon's start (its first plane in the longest view; U and V planes are
+    # every fourth plane, ~90 mm apart) when the times agree with it, else nothing.
+    start = _timed_track_start(hits, times_from(pz[muon_start]), pz[block_start])
+    assert start is not None and pz[muon_start] <= start < pz[muon_start] + 90.0
+    assert _timed_track_start(hits, times_from(pz[block_start]), pz[block_start]) is None
+    assert _timed_track_start(hits, times_from(pz[muon_start] + 600.0), pz[block_start]) is None  # too early
+    short = {v: _join(block[v], _line_hits(v, pz[muon_start], pz[muon_start + 20], 200.0, slope)) for v in "xuv"}
+    assert _timed_track_start(short, times_from(pz[muon_start]), pz[block_start]) is None  # not a long track

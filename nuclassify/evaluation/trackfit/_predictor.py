@@ -110,31 +110,39 @@ class TrackFit:
                                      relative=self.times_are_relative)
         per_view = []
         for name, img, b, r, c, e, time in raw:
+            dt = None
             if event_time is not None:
                 dt = time - event_time[b]
                 keep = (dt >= self.time_window_ns[0]) & (dt <= self.time_window_ns[1])
-                b, r, c, e = b[keep], r[keep], c[keep], e[keep]
+                b, r, c, e, dt = b[keep], r[keep], c[keep], e[keep], dt[keep]
             bounds = np.searchsorted(b, np.arange(n + 1))
             rows = r if img.shape[1] == N_STRIPS else r + (N_STRIPS - img.shape[1]) // 2
-            per_view.append((name, bounds, self._col_z[name][c], self._row_t[rows], c, e))
+            per_view.append((name, bounds, self._col_z[name][c], self._row_t[rows], c, e, dt))
         plane_z = np.empty(n)
         n_tracks = np.zeros(n, dtype=np.int64)
         for i in range(n):
-            hits = {}
-            for name, bounds, z, t, c, e in per_view:
+            hits, times = {}, {}
+            for name, bounds, z, t, c, e, dt in per_view:
                 lo, hi = bounds[i], bounds[i + 1]
                 if hi > lo:
                     hits[name] = (z[lo:hi], t[lo:hi], c[lo:hi], e[lo:hi])
-            plane_z[i], n_tracks[i] = self._event_vertex(hits)
+                    if dt is not None:
+                        times[name] = dt[lo:hi]
+            # Times relative to the interaction only where the file's clock is (event_times gives 0).
+            relative = event_time is not None and event_time[i] == 0.0
+            plane_z[i], n_tracks[i] = self._event_vertex(hits, times if relative else None)
         z = vertex_to_prediction_z(plane_z)
         sigma = _z_sigma(plane_z, z)
         probs = self._empty_probabilities(self._segment_probabilities(z, sigma), np.isfinite(z))
         segment = np.where(np.isfinite(z), segment_of_z(np.nan_to_num(z)), np.argmax(probs, axis=1))
         return TrackFitResult(probs, segment.astype(np.int64), z.astype(np.float32), sigma, n_tracks)
 
-    def _event_vertex(self, hits: dict) -> tuple[float, int]:
-        """Vertex plane z of one event (nan without hits) and how many views' tracks voted on it."""
-        call = refined_vertex(hits, self.stereo_match)
+    def _event_vertex(self, hits: dict, times: dict | None = None) -> tuple[float, int]:
+        """Vertex plane z of one event (nan without hits) and how many views' tracks voted on it.
+
+        ``times``: view -> the hits' times relative to the interaction (None without a time channel).
+        """
+        call = refined_vertex(hits, self.stereo_match, times=times if self.times_are_relative else None)
         return call.plane_z, call.n_tracks
 
     def _segment_probabilities(self, z: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -173,7 +181,7 @@ class HoughFit(TrackFit):
                  stereo_match: bool = True) -> None:
         super().__init__(view_names, view_shapes, energy_threshold, time_window_ns, stereo_match)
 
-    def _event_vertex(self, hits: dict) -> tuple[float, int]:
+    def _event_vertex(self, hits: dict, times: dict | None = None) -> tuple[float, int]:
         return event_vertex_z(hits, self.stereo_match), sum(len(h[0]) >= 3 for h in hits.values())
 
     def _segment_probabilities(self, z: np.ndarray, sigma: np.ndarray) -> np.ndarray:

@@ -65,18 +65,29 @@ def event_vertex_z(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return first_activity_z(z_all[z_all >= anchor - _SLACK_MM])
 
 
+def main_tracks(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                stereo_match: bool) -> dict[str, list[Track]]:
+    """Each view's straight tracks, the main (most hits) first, as :func:`track_anchor` uses them.
+
+    Only each view's main track is sought, except that stereo partners are sought among up to three.
+    """
+    return {v: find_tracks(v, *h, max_tracks=3 if stereo_match and v != "x" else 1)
+            for v, h in hits.items() if len(h[0]) >= 3}
+
+
 def track_anchor(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], z_all: np.ndarray,
-                 stereo_match: bool, dense_body: bool = False) -> tuple[float | None, list[Track]]:
+                 stereo_match: bool, dense_body: bool = False,
+                 tracks: dict[str, list[Track]] | None = None) -> tuple[float | None, list[Track]]:
     """Where the event's tracks say it starts, and each view's main track followed upstream.
 
     ``dense_body``: a dense block upstream is the vertex's body too (trackfit's rule; the old
     baseline ``hough`` keeps to the energy share, see :func:`_upstream_body`).
+    ``tracks``: :func:`main_tracks` of ``hits`` when the caller has them already (it is most of the cost).
 
     Returns ``(None, [])`` when no view has a track (the caller falls back to the first activity).
     """
-    # Only each view's main track is used, except that stereo partners are sought among several.
-    tracks = {v: find_tracks(v, *h, max_tracks=3 if stereo_match and v != "x" else 1)
-              for v, h in hits.items() if len(h[0]) >= 3}
+    if tracks is None:
+        tracks = main_tracks(hits, stereo_match)
     pool = tracks.get("x") or [t for ts in tracks.values() for t in ts]
     if not pool:
         return None, []
