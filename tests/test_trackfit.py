@@ -358,12 +358,23 @@ def test_the_muons_hit_times_say_where_it_left_the_vertex():
     track starts, left the vertex there. Activity upstream (here a dense block the chain takes for
     the vertex's body) came after. Times that fit a start at the call, or a start far from the
     track's, or no times at all, leave the call alone."""
-    from nuclassify.evaluation.trackfit._refined import C_MM_PER_NS, _timed_track_start, refined_vertex
+    from nuclassify.evaluation.trackfit._refined import (
+        C_MM_PER_NS,
+        _timed_track_start,
+        muon_start_from_times,
+        refined_vertex,
+    )
 
     pz = minerva.PLANE_Z_MM
     block_start, muon_start, muon_end = 72, 80, 150  # 8 planes (~170 mm) of block; a 1.5 m muon
-    slope = 0.1
-    muon = {v: _line_hits(v, pz[muon_start], pz[muon_end], 200.0, slope) for v in "xuv"}
+    # A muon in 3D, x = 200 + 0.1 dz, y = -100 + 0.2 dz, seen by each view as cos x + sin y, so that
+    # its three projections satisfy the stereo relation u + v = x.
+    x0, sx, y0, sy = 200.0, 0.1, -100.0, 0.2
+    proj = {v: (np.cos(np.deg2rad(minerva.VIEW_ANGLE_DEG[v])), np.sin(np.deg2rad(minerva.VIEW_ANGLE_DEG[v])))
+            for v in "xuv"}
+    muon = {v: _line_hits(v, pz[muon_start], pz[muon_end], c * x0 + s_ * y0, c * sx + s_ * sy)
+            for v, (c, s_) in proj.items()}
+    path_per_z = np.sqrt(1.0 + sx**2 + sy**2)
     block = {v: _line_hits(v, pz[block_start], pz[muon_start - 1], -300.0, 0.0, per_plane=6, spread_mm=40.0,
                            energy=2.0) for v in "xuv"}
     hits = {v: _join(block[v], muon[v]) for v in "xuv"}
@@ -373,19 +384,50 @@ def test_the_muons_hit_times_say_where_it_left_the_vertex():
         out = {}
         for v, (z, _, _, _) in hits.items():
             on_muon = np.arange(len(z)) >= len(block[v][0])
-            out[v] = np.where(on_muon, (z - start_z) * np.hypot(1.0, slope) / C_MM_PER_NS, 0.0)
+            out[v] = np.where(on_muon, (z - start_z) * path_per_z / C_MM_PER_NS, 0.0)
         return out
 
+    # The estimate itself: the three projections' hits give back the start the times were made from.
+    timed_z, track = muon_start_from_times(hits, times_from(pz[muon_start]))
+    assert track.view == "x" and timed_z == pytest.approx(pz[muon_start], abs=5.0)
     untimed = refined_vertex(hits).plane_z
     assert untimed == pytest.approx(pz[block_start])  # the chain calls the block's start
     assert refined_vertex(hits, times=times_from(pz[block_start])).plane_z == pytest.approx(untimed)
     timed = refined_vertex(hits, times=times_from(pz[muon_start])).plane_z
     assert pz[muon_start - 3] <= timed <= pz[muon_start]  # the first activity within a slack of the muon
-    # The rule itself: the muon's start (its first plane in the longest view; U and V planes are
-    # every fourth plane, ~90 mm apart) when the times agree with it, else nothing.
+    # The rule: the X track's start when the times agree with it, else nothing.
     start = _timed_track_start(hits, times_from(pz[muon_start]), pz[block_start])
-    assert start is not None and pz[muon_start] <= start < pz[muon_start] + 90.0
+    assert start is not None and pz[muon_start] <= start < pz[muon_start] + 45.0
     assert _timed_track_start(hits, times_from(pz[block_start]), pz[block_start]) is None
     assert _timed_track_start(hits, times_from(pz[muon_start] + 600.0), pz[block_start]) is None  # too early
-    short = {v: _join(block[v], _line_hits(v, pz[muon_start], pz[muon_start + 20], 200.0, slope)) for v in "xuv"}
+    short = {v: _join(block[v], _line_hits(v, pz[muon_start], pz[muon_start + 20], *muon[v][1][:1], 0.1))
+             for v in "xuv"}
     assert _timed_track_start(short, times_from(pz[muon_start]), pz[block_start]) is None  # not a long track
+
+
+def test_hit_times_place_a_simulated_muons_start_to_centimetres(tmp_path):
+    """On simulated charged-current events the main track's hit times, read against light-speed
+    flight, put its start at the true vertex: the reference time is the mean over the muon's own
+    hits, so their 3.4 ns resolution (a metre of light) cancels."""
+    simulate = pytest.importorskip("nuclassify.simulate")
+    from nuclassify.data import open_dataset, write_minerva
+    from nuclassify.evaluation.trackfit import _predictor
+    from nuclassify.evaluation.trackfit._refined import muon_start_from_times
+
+    seen = []
+
+    class Spy(_predictor.TrackFit):
+        def _event_vertex(self, hits, times=None):
+            seen.append(None if times is None else muon_start_from_times(hits, times))
+            return super()._event_vertex(hits, times)
+
+    path = write_minerva(tmp_path / "sim.h5", simulate.simulate_minerva(400, seed=5))
+    with open_dataset(path) as ds:
+        Spy(ds.view_names, ds.view_shapes).predict(ds.read_views(np.arange(ds.n_events)))
+        true_z = ds.read_truth("vtx_data/zs")
+        charged = ds.read_truth("gen_data/current") == 1
+    offsets = np.array([found[0] - true_z[i] for i, found in enumerate(seen) if found is not None and charged[i]])
+    assert len(offsets) > 150
+    core = 1.4826 * np.median(np.abs(offsets - np.median(offsets)))
+    assert abs(np.median(offsets)) < 20.0, np.median(offsets)
+    assert core < 80.0, core

@@ -94,7 +94,7 @@ def track_anchor(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     primary = _longest(pool)
     chosen = {primary.view: primary}
     if stereo_match:
-        chosen.update({tr.view: tr for tr in _stereo_partners(primary, tracks.get("u", []), tracks.get("v", []))})
+        chosen.update({tr.view: tr for tr in stereo_partners(primary, tracks.get("u", []), tracks.get("v", []))})
     mains = []
     for view, view_tracks in tracks.items():
         if not view_tracks:
@@ -160,7 +160,7 @@ def _longest(tracks: list[Track]) -> Track:
     return max(tracks, key=lambda tr: (tr.n_hits, tr.z_end - tr.z_start))
 
 
-def _stereo_partners(primary: Track, u_tracks: list[Track], v_tracks: list[Track]) -> list[Track]:
+def stereo_partners(primary: Track, u_tracks: list[Track], v_tracks: list[Track]) -> list[Track]:
     """The (U, V) pair that best satisfies u + v = x along the primary X track, if any."""
     if primary.view != "x" or not u_tracks or not v_tracks:
         return []
