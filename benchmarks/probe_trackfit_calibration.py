@@ -38,7 +38,7 @@ def main() -> None:
         fit = TrackFit(ds.view_names, ds.view_shapes)
         result = fit.predict(ds.read_views(np.arange(ds.n_events)))
         labels = ds.labels()
-        z_true = ds.read_truth("vtx_data/zs")
+        z_true = ds.read_truth("zs")
     z = np.nan_to_num(result.z.astype(np.float64), nan=-1.0)
     water = np.abs(z - minerva.target_by_number(0).z_center_mm) < 1.0
     target = np.zeros(len(z), bool)

@@ -108,7 +108,7 @@ def main() -> None:
         backward = ds.read_truth("vtx_data/backward") > 0
         pileup = ds.read_truth("vtx_data/pileup") > 0
         charged = ds.read_truth("gen_data/current") == 1
-        true_z = ds.read_truth("vtx_data/zs")
+        true_z = ds.read_truth("zs")
         names, shapes = ds.view_names, ds.view_shapes
         event_ids = ds.event_ids()
     view_z = [minerva.view_plane_z(v, views[k].shape[2]) for k, v in enumerate(names)]

@@ -42,12 +42,13 @@ track left the vertex there, and what the chain followed upstream (a backward pr
 photon's or neutron's activity) came from it later. Times that put the start upstream of the call
 are not used: they come as often from events whose clock is not the muon's (no muon track: the
 reference is then the earliest cluster) and from slow or scattered particles, and moving the call
-upstream on them breaks far more than it fixes (266 events against 5 on the tuning file).
+upstream on them breaks far more than it fixes (453 events against 15 on the tuning file).
 Measured on simulated files: +15 events on the tuning file (seed 11: 17 fixed, 2 broken) and +60
 on 10,000 events (seed 31: 82 and 22), which set the thresholds, and +30 on the test file (seed 7:
 39 and 9); with one view's hits (the first version) it was +8, +37 and +11. On the test file's
-charged-current events with a long main track (3,728) the timed start lies a median 0.6 mm from
-the true vertex with a core width of 42 mm.
+charged-current events with a long main track (3,574) the timed start lies a median 0.4 mm from
+the true vertex with a core width of 40 mm (97 mm from the X view alone);
+``benchmarks/probe_trackfit_timing.py`` prints these figures.
 """
 
 from __future__ import annotations
@@ -149,8 +150,8 @@ def muon_start_from_times(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarr
     per unit z from the 3D direction, so z0 = mean(z - t c / k) over the track's hits in all
     three views. Taking all of the muon's hits matters: the data's reference time is the mean
     over them, so their own time resolution (3.4 ns a hit) cancels, and on simulated events this
-    places the muon's start to about 4 cm (core). ``tracks``: :func:`._vertex.main_tracks` of
-    ``hits`` (found again when not given).
+    places the muon's start to 4 cm (core width; 10 cm from the X view alone).
+    ``tracks``: :func:`._vertex.main_tracks` of ``hits`` (found again when not given).
     """
     if tracks is None:
         tracks = main_tracks(hits, stereo_match=True)
