@@ -2,7 +2,8 @@
 
 - :class:`TrackFit` (name ``trackfit``): per view it finds straight tracks with a Hough
   transform, matches the views by the stereo relation, takes the most upstream common point as
-  the vertex and maps its z to a segment; an event with no clean hit gets the segments' prior.
+  the vertex (checked against detached upstream tracks and the main track's hit times) and maps
+  its z to a segment; an event with no clean hit gets the segments' prior.
 - :class:`HoughFit` (name ``hough``): the original baseline, kept to measure the gain on the
   same events.
 - :class:`TrackReco` (experimental): hits cleaned in time, 2D tracks per view matched in 3D,

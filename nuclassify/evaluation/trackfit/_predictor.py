@@ -45,8 +45,10 @@ class TrackFit:
 
     Per view the main track is found by a Hough transform and followed upstream; the views vote
     on where it starts, a hadronic body upstream of it is taken in, and the vertex is the first
-    connected activity from there (:mod:`._refined`). An event with no clean hit is called in
-    the segment with the most mass. The original baseline is :class:`HoughFit`.
+    connected activity from there; a charged track detached upstream, or the main track's own
+    hit times (relative to the muon's vertex time, as the data stores them), can move it
+    (:mod:`._refined`). An event with no clean hit is called in the segment with the most mass.
+    The original baseline is :class:`HoughFit`.
 
     Args:
         view_names: the data's views in the order they are passed (must include "x").
