@@ -82,8 +82,8 @@ def test_demo_script_trains_the_recipe_within_its_budget():
     assert _demo_default("ARCH") == DEMO_ARCH and _demo_default("SCHEDULE") == "cosine"
     assert int(_demo_default("BATCH")) == 64
     n_train, epochs = int(_demo_default("N_TRAIN")), int(_demo_default("EPOCHS"))
-    # ~290 events/s on 2 quiet cores (measured; see README): the event passes must fit ~3.5 minutes.
-    assert 0.9 * n_train * epochs / 290 < 210
+    # ~290 events/s on 2 quiet cores (measured; see README): the event passes must fit ~5 minutes.
+    assert 0.9 * n_train * epochs / 290 < 300
     for flag in ('--arch "$ARCH"', '--batch-size "$BATCH"', '--lr-schedule "$SCHEDULE"', '--seed "$SEED"'):
         assert flag in text, flag
     # The demo's data settings stay the default simulator's: only the sizes and seeds are chosen.
