@@ -30,7 +30,7 @@ from nuclassify.detector.minerva import SEGMENT_Z_ORDER
 from nuclassify.evaluation import load_predictor
 from nuclassify.evaluation.trackfit import _predictor, _vertex
 from nuclassify.evaluation.trackfit._hough import extend_upstream, find_tracks
-from nuclassify.evaluation.trackfit._refined import refined_vertex
+from nuclassify.evaluation.trackfit._refined import VertexCall, refined_vertex
 
 
 def run(path: str, keep_body: bool = True) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -39,10 +39,10 @@ def run(path: str, keep_body: bool = True) -> tuple[np.ndarray, np.ndarray, list
     original_body = _vertex._upstream_body
     original_vertex = _predictor.TrackFit._event_vertex
 
-    def spy(self, hits: dict, times: dict | None = None) -> tuple[float, int]:
+    def spy(self, hits: dict, times: dict | None = None) -> VertexCall:
         call = refined_vertex(hits, self.stereo_match, times=times)
         recorded.append({"hits": hits, "plane_z": call.plane_z})
-        return call.plane_z, call.n_tracks
+        return call
 
     try:
         if not keep_body:

@@ -8,8 +8,13 @@ file, 3,000 events, seed 11) this prints:
   these are trackfit's ``z_sigma`` values;
 - the ECE, log-loss and Brier score of the segment probabilities built from that z_sigma with
   each floor of a grid (the weight every other segment keeps, for vertices put a module or more
-  away), beside the old 5 mm and 0.001 that ``hough`` keeps; trackfit uses the floor with the
-  least log-loss on the tuning file.
+  away), beside the old 5 mm and 0.001 that ``hough`` keeps;
+- trackfit's accuracy in each group of what the main track's hit times say of the call (agree
+  within 100 mm, start further upstream, no timed start, start further downstream), the floor of
+  the grid with the least log-loss in each group (trackfit's floors by timing come from the
+  tuning file), and for trackfit's own probabilities and one floor of 0.0125 for all: ECE,
+  log-loss, Brier, the AUROC of the confidence for telling right calls from wrong, and the share
+  of events reaching a confidence of 0.9 with their accuracy.
 
 Usage: nuclassify simulate minerva -n 3000 --seed 11 -o tune.h5
        python benchmarks/probe_trackfit_calibration.py tune.h5
@@ -27,7 +32,8 @@ from nuclassify.evaluation import CalibrationTally
 from nuclassify.evaluation._vertex_resolution import core_width
 from nuclassify.evaluation.trackfit import TrackFit, segment_probabilities
 
-FLOORS = (0.001, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02)
+FLOORS = (0.001, 0.002, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05, 0.08)
+GROUPS = ("agrees", "upstream", "none", "downstream")
 
 
 def main() -> None:
@@ -58,6 +64,36 @@ def main() -> None:
         tally = CalibrationTally()
         tally.update(labels, fit._empty_probabilities(probs, seen))
         print(f"  {name:<22} ECE {100 * tally.ece:5.2f}%  NLL {tally.nll:.4f}  Brier {tally.brier:.4f}")
+    _by_timing(fit, result, labels, seen)
+
+
+def _by_timing(fit: TrackFit, result: object, labels: np.ndarray, seen: np.ndarray) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    offset = result.timed_offset_mm.astype(np.float64)
+    group = np.select([np.abs(offset) <= 100.0, offset < -100.0, offset > 100.0], [0, 1, 3], default=2)
+    right = result.segment == labels
+    sigma = np.nan_to_num(result.z_sigma, nan=10.0)
+    print("by what the hit times say of the call: events, accuracy, floor with the least log-loss")
+    for k, name in enumerate(GROUPS):
+        m = group == k
+        losses = []
+        for floor in FLOORS:
+            tally = CalibrationTally()
+            tally.update(labels[m], fit._empty_probabilities(segment_probabilities(result.z[m], sigma[m], floor),
+                                                             seen[m]))
+            losses.append((tally.nll, floor))
+        print(f"  {name:<11} {m.sum():>6} events  accuracy {right[m].mean():6.1%}  best floor {min(losses)[1]}")
+    single = fit._empty_probabilities(segment_probabilities(result.z, sigma, 0.0125), seen)
+    for name, probs in (("trackfit (floors by timing)", result.probabilities), ("one floor of 0.0125", single)):
+        tally = CalibrationTally()
+        tally.update(labels, probs)
+        confidence = probs.max(axis=1)
+        sure = confidence >= 0.9
+        sure_accuracy = f"{right[sure].mean():.1%}" if sure.any() else "-"
+        print(f"  {name:<28} ECE {100 * tally.ece:5.2f}%  NLL {tally.nll:.4f}  Brier {tally.brier:.4f}  "
+              f"AUROC {roc_auc_score(right, confidence):.3f}  confidence >= 0.9: {sure.mean():.1%} of events, "
+              f"{sure_accuracy} right")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from nuclassify.detector import minerva
 from nuclassify.evaluation import mcnemar, upstream_rule_segments
 from nuclassify.evaluation.trackfit import HoughFit, TrackFit, TrackReco
 from nuclassify.evaluation.trackfit import _vertex as vertex_module
+from nuclassify.evaluation.trackfit._refined import VertexCall
 
 
 def _predicted(path: str, event_ids: np.ndarray) -> np.ndarray:
@@ -116,7 +117,7 @@ def main() -> None:
     fit = TrackFit(names, shapes)
     original = TrackFit._event_vertex
 
-    def spy(self: TrackFit, hits: dict, times: dict | None = None) -> tuple[float, int]:
+    def spy(self: TrackFit, hits: dict, times: dict | None = None) -> VertexCall:
         recorded.append(hits)
         return original(self, hits, times)
 

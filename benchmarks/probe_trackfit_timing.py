@@ -27,6 +27,7 @@ from nuclassify.data import open_dataset
 from nuclassify.detector.minerva import segment_of_z
 from nuclassify.evaluation.trackfit import _refined
 from nuclassify.evaluation.trackfit._predictor import TrackFit
+from nuclassify.evaluation.trackfit._refined import VertexCall
 from nuclassify.evaluation.trackfit._vertex import first_activity_z, main_tracks, vertex_to_prediction_z
 
 
@@ -37,10 +38,10 @@ class _Recording(TrackFit):
         super().__init__(*args, **kwargs)
         self.recorded: list[tuple[dict, dict | None, float]] = []
 
-    def _event_vertex(self, hits: dict, times: dict | None = None) -> tuple[float, int]:
-        plane_z, n_tracks = super()._event_vertex(hits, times)
-        self.recorded.append((hits, times, plane_z))
-        return plane_z, n_tracks
+    def _event_vertex(self, hits: dict, times: dict | None = None) -> VertexCall:
+        call = super()._event_vertex(hits, times)
+        self.recorded.append((hits, times, call.plane_z))
+        return call
 
 
 def _segment(plane_z: float) -> int:

@@ -39,7 +39,7 @@ from nuclassify.data import open_dataset
 from nuclassify.detector import minerva
 from nuclassify.evaluation.trackfit import TrackFit
 from nuclassify.evaluation.trackfit._material import SCINT_GRAMMAGE, target_grammage
-from nuclassify.evaluation.trackfit._refined import refined_vertex
+from nuclassify.evaluation.trackfit._refined import VertexCall, refined_vertex
 
 _SLOTS = minerva.N_PLANECODES
 _SLOT_Z = minerva.planecode_z(np.arange(_SLOTS))
@@ -63,10 +63,10 @@ class _Recording(TrackFit):
         super().__init__(*args, **kwargs)
         self.recorded: list[tuple[dict, float]] = []
 
-    def _event_vertex(self, hits: dict, times: dict | None = None) -> tuple[float, int]:
+    def _event_vertex(self, hits: dict, times: dict | None = None) -> VertexCall:
         call = refined_vertex(hits, self.stereo_match, times=times)
         self.recorded.append((hits, call.plane_z))
-        return call.plane_z, call.n_tracks
+        return call
 
 
 def read(path: str) -> dict[str, np.ndarray]:

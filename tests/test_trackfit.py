@@ -396,13 +396,16 @@ def test_the_muons_hit_times_say_where_it_left_the_vertex():
     timed = refined_vertex(hits, times=times_from(pz[muon_start])).plane_z
     assert pz[muon_start - 3] <= timed <= pz[muon_start]  # the first activity within a slack of the muon
     # The rule: the X track's start when the times agree with it, else nothing.
-    start = _timed_track_start(hits, times_from(pz[muon_start]), pz[block_start])
+    def rule(event_hits, start_z):
+        return _timed_track_start(muon_start_from_times(event_hits, times_from(start_z)), pz[block_start])
+
+    start = rule(hits, pz[muon_start])
     assert start is not None and pz[muon_start] <= start < pz[muon_start] + 45.0
-    assert _timed_track_start(hits, times_from(pz[block_start]), pz[block_start]) is None
-    assert _timed_track_start(hits, times_from(pz[muon_start] + 600.0), pz[block_start]) is None  # too early
+    assert rule(hits, pz[block_start]) is None
+    assert rule(hits, pz[muon_start] + 600.0) is None  # too early
     short = {v: _join(block[v], _line_hits(v, pz[muon_start], pz[muon_start + 20], *muon[v][1][:1], 0.1))
              for v in "xuv"}
-    assert _timed_track_start(short, times_from(pz[muon_start]), pz[block_start]) is None  # not a long track
+    assert rule(short, pz[muon_start]) is None  # not a long track
 
 
 def test_hit_times_place_a_simulated_muons_start_to_centimetres(tmp_path):
@@ -414,20 +417,46 @@ def test_hit_times_place_a_simulated_muons_start_to_centimetres(tmp_path):
     from nuclassify.evaluation.trackfit import _predictor
     from nuclassify.evaluation.trackfit._refined import muon_start_from_times
 
-    seen = []
+    seen, calls = [], []
 
     class Spy(_predictor.TrackFit):
         def _event_vertex(self, hits, times=None):
             seen.append(None if times is None else muon_start_from_times(hits, times))
-            return super()._event_vertex(hits, times)
+            calls.append(super()._event_vertex(hits, times))
+            return calls[-1]
 
     path = write_minerva(tmp_path / "sim.h5", simulate.simulate_minerva(400, seed=5))
     with open_dataset(path) as ds:
-        Spy(ds.view_names, ds.view_shapes).predict(ds.read_views(np.arange(ds.n_events)))
-        true_z = ds.read_truth("vtx_data/zs")
+        result = Spy(ds.view_names, ds.view_shapes).predict(ds.read_views(np.arange(ds.n_events)))
+        true_z = ds.read_truth("zs")
         charged = ds.read_truth("gen_data/current") == 1
+        labels = ds.labels()
     offsets = np.array([found[0] - true_z[i] for i, found in enumerate(seen) if found is not None and charged[i]])
     assert len(offsets) > 150
     core = 1.4826 * np.median(np.abs(offsets - np.median(offsets)))
     assert abs(np.median(offsets)) < 20.0, np.median(offsets)
     assert core < 80.0, core
+    # Where the timed start agrees with the final call, the call is right far more often than
+    # where the times put the start well downstream of it, and trackfit's confidence says so.
+    timed = np.array([call.timed_offset_mm for call in calls])
+    right = result.segment == labels
+    confidence = result.probabilities.max(axis=1)
+    agrees, downstream = np.abs(timed) <= 100.0, timed > 100.0
+    assert agrees.sum() > 150 and downstream.sum() >= 10
+    assert right[agrees].mean() > 0.9 and right[agrees].mean() > right[downstream].mean() + 0.15
+    assert confidence[agrees].mean() > confidence[downstream].mean() + 0.15
+
+
+def test_trackfit_is_surer_where_the_hit_times_agree_with_its_call():
+    """The floor that spreads probability over the other segments depends on what the hit times
+    say of the call: least where they agree, most where they put the start downstream of it."""
+    from nuclassify.evaluation.trackfit import TrackFit
+
+    fit = TrackFit(["x", "u", "v"], [(127, 80, 2), (127, 40, 2), (127, 40, 2)])
+    z = np.full(4, 5000.0)
+    sigma = np.full(4, 9.7)
+    probs = fit._segment_probabilities(z, sigma, np.array([0.0, -500.0, np.nan, 500.0]))
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    peak = probs.max(axis=1)
+    assert peak[0] > 0.9 > peak[1] > peak[2] > peak[3]  # agrees > upstream > no timed start > downstream
+    assert (probs.argmax(axis=1) == probs[0].argmax()).all()  # the call itself does not change

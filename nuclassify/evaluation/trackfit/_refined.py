@@ -92,10 +92,13 @@ for _name, _code in _VIEW_CODE.items():
 
 @dataclass(frozen=True)
 class VertexCall:
-    """One event's vertex plane z (mm, nan without hits) and how many views' main tracks voted."""
+    """One event's vertex plane z (mm, nan without hits), how many views' main tracks voted, and
+    how far downstream of it the main track's hit times put the track's start (mm; negative:
+    upstream; nan without times or a long main track, see :func:`muon_start_from_times`)."""
 
     plane_z: float
     n_tracks: int
+    timed_offset_mm: float = float("nan")
 
 
 def _earliest_z(view: str, z_start: float) -> float:
@@ -132,11 +135,13 @@ def refined_vertex(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
     start = _detached_track_start(hits, z_all, plane_z)
     if start is not None:
         plane_z = first_activity_z(z_all[z_all >= start - _SLACK_MM])
-    if times is not None:
-        start = _timed_track_start(hits, times, plane_z, tracks)
-        if start is not None:
-            plane_z = first_activity_z(z_all[z_all >= start - 2 * _SLACK_MM])
-    return VertexCall(plane_z, len(starts))
+    if times is None:
+        return VertexCall(plane_z, len(starts))
+    timed = muon_start_from_times(hits, times, tracks)
+    start = _timed_track_start(timed, plane_z)
+    if start is not None:
+        plane_z = first_activity_z(z_all[z_all >= start - 2 * _SLACK_MM])
+    return VertexCall(plane_z, len(starts), float("nan") if timed is None else timed[0] - plane_z)
 
 
 def muon_start_from_times(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
@@ -179,16 +184,14 @@ def muon_start_from_times(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarr
     return float(np.mean(each)), primary
 
 
-def _timed_track_start(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-                       times: dict[str, np.ndarray], plane_z: float,
-                       tracks: dict[str, list[Track]] | None = None) -> float | None:
+def _timed_track_start(found: tuple[float, Track] | None, plane_z: float) -> float | None:
     """Where the event's main track starts, when its hit times say it left the vertex there; else None.
 
-    The main track (:func:`muon_start_from_times`) must start more than ``_TIMED_MIN_OFFSET_MM``
-    downstream of ``plane_z``, and the start its times give must lie nearer the track's start
-    than the call and within ``_TIMED_TOLERANCE_MM`` of the track's start (see the module docstring).
+    ``found``: :func:`muon_start_from_times` of the event. The main track must start more than
+    ``_TIMED_MIN_OFFSET_MM`` downstream of ``plane_z``, and the start its times give must lie
+    nearer the track's start than the call and within ``_TIMED_TOLERANCE_MM`` of the track's
+    start (see the module docstring).
     """
-    found = muon_start_from_times(hits, times, tracks)
     if found is None:
         return None
     timed_z, primary = found

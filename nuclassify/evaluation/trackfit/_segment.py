@@ -114,11 +114,13 @@ def assign_segment(first_plane: int, z_fit: float, sigma_fit: float) -> SegmentC
     return SegmentCall(int(seg_of[best]), z, float(np.hypot(within, spread)), probs)
 
 
-def segment_probabilities(z: np.ndarray, sigma_mm: float | np.ndarray = 5.0, floor: float = 1e-3) -> np.ndarray:
+def segment_probabilities(z: np.ndarray, sigma_mm: float | np.ndarray = 5.0,
+                          floor: float | np.ndarray = 1e-3) -> np.ndarray:
     """Pseudo-probabilities over the 11 segments from z estimates and their uncertainties.
 
     Each segment gets exp(-d^2 / 2 sigma^2), d being the distance from z to the segment's
-    interval (0 inside), plus a small floor; rows are normalised to sum to 1. An event without
+    interval (0 inside), plus a small floor (one for all, or per event as an (N, 1) array); rows
+    are normalised to sum to 1. An event without
     a vertex (nan) gets the uniform distribution. The argmax is always ``segment_of_z(z)``.
     """
     z = np.asarray(z, dtype=np.float64)[:, None]
