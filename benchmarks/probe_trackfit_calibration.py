@@ -31,9 +31,9 @@ from nuclassify.detector import minerva
 from nuclassify.evaluation import CalibrationTally
 from nuclassify.evaluation._vertex_resolution import core_width
 from nuclassify.evaluation.trackfit import TrackFit, segment_probabilities
+from nuclassify.evaluation.trackfit._predictor import TIMING_GROUPS, timing_groups
 
 FLOORS = (0.001, 0.002, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05, 0.08)
-GROUPS = ("agrees", "upstream", "none", "downstream")
 
 
 def main() -> None:
@@ -70,12 +70,11 @@ def main() -> None:
 def _by_timing(fit: TrackFit, result: object, labels: np.ndarray, seen: np.ndarray) -> None:
     from sklearn.metrics import roc_auc_score
 
-    offset = result.timed_offset_mm.astype(np.float64)
-    group = np.select([np.abs(offset) <= 100.0, offset < -100.0, offset > 100.0], [0, 1, 3], default=2)
+    group = timing_groups(result.timed_offset_mm)
     right = result.segment == labels
     sigma = np.nan_to_num(result.z_sigma, nan=10.0)
     print("by what the hit times say of the call: events, accuracy, floor with the least log-loss")
-    for k, name in enumerate(GROUPS):
+    for k, name in enumerate(TIMING_GROUPS):
         m = group == k
         losses = []
         for floor in FLOORS:

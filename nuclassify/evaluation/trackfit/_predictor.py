@@ -21,7 +21,7 @@ from nuclassify.evaluation.trackfit._refined import VertexCall, refined_vertex
 from nuclassify.evaluation.trackfit._segment import SEGMENT_PRIOR, segment_probabilities
 from nuclassify.evaluation.trackfit._vertex import event_vertex_z, vertex_to_prediction_z
 
-__all__ = ["TrackFit", "HoughFit", "TrackFitResult", "segment_probabilities"]
+__all__ = ["TrackFit", "HoughFit", "TrackFitResult", "segment_probabilities", "timing_groups", "TIMING_GROUPS"]
 
 
 @dataclass
@@ -150,7 +150,7 @@ class TrackFit:
 
         ``times``: view -> the hits' times relative to the interaction (None without a time channel).
         """
-        return refined_vertex(hits, self.stereo_match, times=times if self.times_are_relative else None)
+        return refined_vertex(hits, self.stereo_match, times=times)
 
     def _segment_probabilities(self, z: np.ndarray, sigma: np.ndarray, timed_offset: np.ndarray) -> np.ndarray:
         """Each segment's probability from the vertex z and its uncertainty, with a floor for the
@@ -168,10 +168,7 @@ class TrackFit:
         (none could before). ``benchmarks/probe_trackfit_calibration.py`` prints these. The single
         floor had replaced the old 5 mm and 0.001 (kept by ``hough``): ECE 9.7% and NLL 0.81.
         """
-        agree = np.abs(timed_offset) <= _TIMING_AGREES_MM
-        floor = np.select([agree, timed_offset < -_TIMING_AGREES_MM, timed_offset > _TIMING_AGREES_MM],
-                          [_FLOOR_BY_TIMING["agrees"], _FLOOR_BY_TIMING["upstream"], _FLOOR_BY_TIMING["downstream"]],
-                          default=_FLOOR_BY_TIMING["none"])
+        floor = _FLOOR_BY_TIMING[timing_groups(timed_offset)]
         return segment_probabilities(z, np.nan_to_num(sigma, nan=_PLANE_SIGMA_MM), floor=floor[:, None])
 
     def _empty_probabilities(self, probs: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -209,6 +206,17 @@ class HoughFit(TrackFit):
         return probs
 
 
+def timing_groups(timed_offset: np.ndarray) -> np.ndarray:
+    """Each event's index in ``TIMING_GROUPS``: what the main track's hit times say of the call.
+
+    ``timed_offset``: mm downstream of the call at which the times put the track's start (nan
+    without one); within ``_TIMING_AGREES_MM`` of the call they agree.
+    """
+    offset = np.asarray(timed_offset, dtype=np.float64)
+    return np.select([np.abs(offset) <= _TIMING_AGREES_MM, offset < -_TIMING_AGREES_MM, offset > _TIMING_AGREES_MM],
+                     [0, 1, 3], default=2)
+
+
 def _z_sigma(plane_z: np.ndarray, z: np.ndarray) -> np.ndarray:
     """The z estimate's uncertainty (mm), by where the vertex was put: in scintillator, in a passive
     target, or in the water target.
@@ -231,5 +239,6 @@ _WATER_SIGMA_MM = 106.0
 # Floor per other segment (a share of the peak) by what the main track's hit times say of the
 # call (TrackFit._segment_probabilities): least log-loss on the simulated tuning file.
 _TIMING_AGREES_MM = 100.0
-_FLOOR_BY_TIMING = {"agrees": 0.002, "upstream": 0.015, "none": 0.03, "downstream": 0.05}
+TIMING_GROUPS = ("agrees", "upstream", "none", "downstream")
+_FLOOR_BY_TIMING = np.array([0.002, 0.015, 0.03, 0.05])  # in the order of TIMING_GROUPS
 _WATER_Z_MM = target_by_number(0).z_center_mm
