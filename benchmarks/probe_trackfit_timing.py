@@ -17,6 +17,11 @@ light, so the main track's hits date where it started (``muon_start_from_times``
   moving the call upstream when the times put the start there ("late"), and moving the call to
   the timed start itself when no track starts near it ("timed start alone").
 
+Measured (2026-12-01): with the simulated times trackfit is at 86.80% on the tuning file (seed
+11) and 87.60% on the test file (seed 7), 86.30% and 87.00% without the step; with times that
+only agree with the main track's start the step breaks 212 tuning events for 33 (80.33%) and 363
+test events for 68 (81.10%).
+
 Usage: nuclassify simulate minerva -n 3000 --seed 11 -o tune.h5
        python benchmarks/probe_trackfit_timing.py tune.h5
 """
