@@ -479,8 +479,11 @@ def test_the_timed_step_owes_its_gain_to_a_clock_that_knows_where_the_muon_start
         fit = TrackFit(ds.view_names, ds.view_shapes)
     with_times = fit.predict(views).segment == labels
     step = _refined._timed_track_start
+    on_its_own = TrackFit(ds.view_names, ds.view_shapes, timed_start=False).predict(views)
+    assert np.isnan(on_its_own.timed_offset_mm).all()
     monkeypatch.setattr(_refined, "_timed_track_start", lambda found, plane_z: None)
     without = fit.predict(views).segment == labels
+    assert (without == (on_its_own.segment == labels)).all()  # timed_start=False is trackfit without the step
     monkeypatch.setattr(_refined, "_timed_track_start",
                         lambda found, plane_z: None if found is None else step((found[1].z_start, found[1]), plane_z))
     track_clock = fit.predict(views).segment == labels
