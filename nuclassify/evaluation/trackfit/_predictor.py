@@ -173,10 +173,9 @@ class TrackFit:
         (none could before). ``benchmarks/probe_trackfit_calibration.py`` prints these. The single
         floor had replaced the old 5 mm and 0.001 (kept by ``hough``): ECE 9.7% and NLL 0.81.
         """
-        if not self.timed_start:  # one floor for all: the least log-loss over the tuning file's events
-            return segment_probabilities(z, np.nan_to_num(sigma, nan=_PLANE_SIGMA_MM), floor=_FLOOR_WITHOUT_TIMES)
-        floor = _FLOOR_BY_TIMING[timing_groups(timed_offset)]
-        return segment_probabilities(z, np.nan_to_num(sigma, nan=_PLANE_SIGMA_MM), floor=floor[:, None])
+        # Without the times, one floor for all: the least log-loss over the tuning file's events.
+        floor = _FLOOR_BY_TIMING[timing_groups(timed_offset)][:, None] if self.timed_start else _FLOOR_WITHOUT_TIMES
+        return segment_probabilities(z, np.nan_to_num(sigma, nan=_PLANE_SIGMA_MM), floor=floor)
 
     def _empty_probabilities(self, probs: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """An event with no clean hit gets the segments' shares of interactions (``SEGMENT_PRIOR``)."""
