@@ -38,16 +38,21 @@ from nuclassify.errors import UsageError
               help="NOvA: flavour-score cut for the 'at cut' efficiency and purity.")
 @click.option("--mc-samples", type=click.IntRange(min=2), default=None, metavar="N",
               help="Score each network by MC dropout: the mean of N passes with its dropout on.")
+@click.option("--sample", type=click.Choice(["all", "muon-track"]), default="all", show_default=True,
+              help="Count only these events. muon-track: MINERvA events with a muon track, the only ones "
+                   "the experiment's lattices hold and those its published comparisons counted "
+                   "(simulated files: vtx_data/time_ref_source = 0).")
 @click.pass_context
 def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[str, ...], more: tuple[str, ...],
              data_path: str, per_segment: bool, json_mode: bool, plots_dir: str | None, overwrite: bool,
-             batch_size: int, score_cut: float, mc_samples: int | None = None) -> None:
+             batch_size: int, score_cut: float, mc_samples: int | None = None, sample: str = "all") -> None:
     """Accuracy with a 95% CI, calibration (ECE, NLL, Brier), per-class figures, confusion; optionally per segment.
 
     \b
     nuclassify evaluate --model runs/eps --data test.h5 --per-segment --plots plots/
     nuclassify evaluate --model trackfit --data test.h5 --json
     nuclassify evaluate --compare runs/a runs/b trackfit --data test.h5
+    nuclassify evaluate --compare runs/a trackfit --data test.h5 --sample muon-track
 
     With --per-segment the rows follow the detector's z order (0,1,6,2,7,3,8,4,9,5,10) and the
     track-based baseline runs on the same events beside the model; '*' marks the better one.
@@ -85,14 +90,15 @@ def evaluate(ctx: click.Context, model_spec: str | None, compare_specs: tuple[st
         if any(uses_keras(spec) for spec in specs):  # trackfit and .onnx files run without Keras
             start_backend_quietly(out.verbose)
         plan = plan_evaluation(ds, specs, per_segment=per_segment, plots=plots_dir is not None,
-                               mc_samples=mc_samples)
+                               mc_samples=mc_samples, sample=sample)
         for warning in plan.warnings:
             click.echo(f"nuclassify: warning: {warning}", err=True)
         for note in plan.notes:  # a stored temperature is applied: said once per model
             click.echo(f"nuclassify: note: {note}", err=True)
-        out.info(f"evaluating {', '.join(plan.predictors)} on {data_path} ({ds.n_events} events, "
-                 f"target {plan.target})")
-        with out.progress_bar(ds.n_events, "evaluate") as bar:
+        counted = (f"{ds.n_events} events" if plan.indices is None
+                   else f"{plan.n_events} of {ds.n_events} events, sample {sample}")
+        out.info(f"evaluating {', '.join(plan.predictors)} on {data_path} ({counted}, target {plan.target})")
+        with out.progress_bar(plan.n_events, "evaluate") as bar:
             result = plan.run(batch_size=batch_size, score_cut=score_cut, on_batch=bar.update)
     # The results first: a disk that fills while the plots are drawn must not cost them.
     if json_mode:

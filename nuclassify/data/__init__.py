@@ -10,6 +10,7 @@ from nuclassify.data._display import draw_event
 from nuclassify.data._order import split_indices
 from nuclassify.data._provenance import creation_time
 from nuclassify.data._reader import Dataset, open_dataset
+from nuclassify.data._samples import SAMPLES, describe_sample, sample_indices
 from nuclassify.data._summary import format_summary, summarize
 from nuclassify.data._validate import validate_pixels
 from nuclassify.data._writer import write_images, write_minerva, write_nova
@@ -20,4 +21,5 @@ __all__ = [
     "write_minerva", "write_nova", "write_images",
     "open_dataset", "Dataset", "split_indices",
     "validate_pixels", "summarize", "format_summary", "draw_event", "creation_time",
+    "SAMPLES", "sample_indices", "describe_sample",
 ]

@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nuclassify.errors import UsageError
+import numpy as np
+
+from nuclassify.data import describe_sample, sample_indices
+from nuclassify.errors import DataFileError, UsageError
 from nuclassify.evaluation._metrics import CalibrationTally
 from nuclassify.evaluation._plots import write_calibration_plots, write_plots
 from nuclassify.evaluation._predictor import (
@@ -67,6 +70,8 @@ class EvaluationRun:
         comparing: several models were given; reports are the comparison table.
         calibration: display name -> ECE/NLL/Brier sums of each model (not the baseline).
         temperatures: display name -> the stored temperature applied to it, or None.
+        sample: which of the file's events were counted (:data:`nuclassify.data.SAMPLES`).
+        n_file_events: how many events the file holds (the sample may count fewer).
     """
 
     evaluations: dict[str, ModelEvaluation]
@@ -76,6 +81,8 @@ class EvaluationRun:
     comparing: bool
     calibration: dict[str, CalibrationTally] = field(default_factory=dict)
     temperatures: dict[str, float | None] = field(default_factory=dict)
+    sample: str = "all"
+    n_file_events: int | None = None
 
     @property
     def main_evaluation(self) -> ModelEvaluation:
@@ -92,7 +99,8 @@ class EvaluationRun:
 
         One model: its accuracy, CI, per-class figures and confusion (plus per_segment and the
         baseline when the table was asked for). Several: ``n_events``, the comparison rows,
-        ``pairwise_p_value`` and each model's own object under ``per_model``.
+        ``pairwise_p_value`` and each model's own object under ``per_model``. Both carry
+        ``sample`` (its name and how many of the file's events it counted).
         """
         if self.comparing:
             evals = list(self.evaluations.values())
@@ -103,22 +111,34 @@ class EvaluationRun:
             segments = self._segment_compare()
             if segments is not None:
                 payload["per_segment"] = segments
-            return payload
+            return {**payload, "sample": self._sample_dict()}
         payload = self._segments_if_asked(self.main_evaluation.to_dict(self.baseline_evaluation))
-        return self._with_calibration(self.main, payload)
+        return {**self._with_calibration(self.main, payload), "sample": self._sample_dict()}
+
+    def _sample_dict(self) -> dict:
+        n = self.main_evaluation.tally.n
+        return {"name": self.sample, "n_events": n,
+                "n_file_events": n if self.n_file_events is None else self.n_file_events}
+
+    def _sample_line(self) -> str:
+        """The report's head line when a sample leaves events out; empty for the whole file."""
+        if self.sample == "all":
+            return ""
+        n = self.main_evaluation.tally.n
+        return describe_sample(self.sample, n, n if self.n_file_events is None else self.n_file_events) + "\n"
 
     def format(self) -> str:
         """The text report: the comparison table, or the single model's report."""
         if self.comparing:
-            text = format_compare(self._compare_rows())
+            text = self._sample_line() + format_compare(self._compare_rows())
             segments = self._segment_compare()
             if segments is not None:
                 text += "\n\nper segment (detector z order)\n" + format_segment_compare(segments)
             vertex = {name: ev.vertex for name, ev in self.evaluations.items() if ev.vertex is not None}
             return text + ("\n\n" + format_vertex_table(vertex) if vertex else "")
-        return format_evaluation(self.main_evaluation, self.baseline_evaluation, per_segment=self.per_segment,
-                                 calibration=self.calibration.get(self.main),
-                                 temperature=self.temperatures.get(self.main))
+        return self._sample_line() + format_evaluation(
+            self.main_evaluation, self.baseline_evaluation, per_segment=self.per_segment,
+            calibration=self.calibration.get(self.main), temperature=self.temperatures.get(self.main))
 
     def _segment_compare(self) -> list[dict] | None:
         """With --per-segment, every model per segment against the most accurate one; else None."""
@@ -182,6 +202,8 @@ class EvaluationPlan:
         per_segment: the per-segment table was asked for.
         count_segments: per-segment counts are measured (asked for, or needed by the plots).
         comparing: several models were given.
+        sample: the named sample of events counted (:data:`nuclassify.data.SAMPLES`).
+        indices: the sample's event indices; None counts every event.
     """
 
     dataset: Any
@@ -192,6 +214,13 @@ class EvaluationPlan:
     per_segment: bool
     count_segments: bool
     comparing: bool
+    sample: str = "all"
+    indices: np.ndarray | None = None
+
+    @property
+    def n_events(self) -> int:
+        """How many of the file's events the sample holds (labelled or not)."""
+        return self.dataset.n_events if self.indices is None else len(self.indices)
 
     @property
     def warnings(self) -> list[str]:
@@ -220,16 +249,17 @@ class EvaluationPlan:
         if not 0.0 <= float(score_cut) <= 1.0:
             raise UsageError(f"score_cut must lie in [0, 1]; received {score_cut}")
         fns: dict[str, PredictFn] = {k: p.fn for k, p in self.predictors.items()}
-        evals = evaluate_models(self.dataset, fns, target=self.target, batch_size=batch_size,
+        evals = evaluate_models(self.dataset, fns, target=self.target, batch_size=batch_size, indices=self.indices,
                                 per_segment=self.count_segments, score_cut=score_cut, on_batch=on_batch)
         tallies: dict[str, CalibrationTally] = {name: ev.calibration for name, ev in evals.items()
                                                 if name != self.baseline}
         return EvaluationRun(evals, self.main, self.baseline, self.per_segment, self.comparing, tallies,
-                             {k: p.temperature for k, p in self.predictors.items()})
+                             {k: p.temperature for k, p in self.predictors.items()}, self.sample,
+                             self.dataset.n_events)
 
 
 def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bool = False,
-                    plots: bool = False, mc_samples: int | None = None) -> EvaluationPlan:
+                    plots: bool = False, mc_samples: int | None = None, sample: str = "all") -> EvaluationPlan:
     """Load every model in ``model_specs`` against ``dataset`` and decide what to measure.
 
     Args:
@@ -241,17 +271,25 @@ def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bo
             without the table.
         mc_samples: score every network by MC dropout with this many passes (classical methods
             are scored as they are).
+        sample: count only these events: ``"all"``, or ``"muon-track"`` (MINERvA events with a
+            muon track, the population of the experiment's lattices and of the seed's comparison;
+            :func:`nuclassify.data.sample_indices`).
 
     Raises:
-        UsageError: no model given, the models predict different targets, or ``per_segment``
-            for a model that does not predict segments; and whatever :func:`load_predictor` raises.
+        UsageError: no model given, the models predict different targets, ``per_segment``
+            for a model that does not predict segments, an unknown sample or one the file cannot
+            hold; and whatever :func:`load_predictor` raises.
         RunDirError: a run directory is missing or incomplete.
+        DataFileError: the sample cannot be told apart in this file, or it holds no event.
     """
     # one model named on its own is one model, not a list of its characters (load_predictor checks the dataset)
     specs = [model_specs] if isinstance(model_specs, (str, os.PathLike)) else list(model_specs)
     specs = [model_spec_text(spec) for spec in specs]
     if not specs:
         raise UsageError("give at least one model (a run directory, a .keras or .onnx file, or 'trackfit')")
+    indices = sample_indices(dataset, sample)  # before any model loads: a wrong sample fails fast
+    if indices is not None and len(indices) == 0:
+        raise DataFileError(dataset.path, f"holds no event of the {sample} sample")
     comparing = len(specs) > 1
     predictors: dict[str, Predictor] = {}
     for spec in specs:
@@ -272,12 +310,13 @@ def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bo
             and dataset.layout.startswith("minerva")):
         baseline = TRACKFIT
         predictors[baseline] = load_predictor(TRACKFIT, dataset)
-    return EvaluationPlan(dataset, predictors, target, main, baseline, per_segment, count_segments, comparing)
+    return EvaluationPlan(dataset, predictors, target, main, baseline, per_segment, count_segments, comparing,
+                          sample, indices)
 
 
 def evaluate_runs(dataset: Any, model_specs: Sequence[str], *, per_segment: bool = False, plots: bool = False,
                   batch_size: int = 256, score_cut: float = 0.5,
-                  on_batch: Callable[[int], None] | None = None) -> EvaluationRun:
+                  on_batch: Callable[[int], None] | None = None, sample: str = "all") -> EvaluationRun:
     """``nuclassify evaluate`` as one call: :func:`plan_evaluation`, then :meth:`EvaluationPlan.run`.
 
     Example:
@@ -286,5 +325,5 @@ def evaluate_runs(dataset: Any, model_specs: Sequence[str], *, per_segment: bool
         ...     result = evaluate_runs(ds, ["runs/eps", "trackfit"])
         >>> print(result.format())                                        # doctest: +SKIP
     """
-    plan = plan_evaluation(dataset, model_specs, per_segment=per_segment, plots=plots)
+    plan = plan_evaluation(dataset, model_specs, per_segment=per_segment, plots=plots, sample=sample)
     return plan.run(batch_size=batch_size, score_cut=score_cut, on_batch=on_batch)

@@ -120,10 +120,11 @@ def minerva_hits(rng: np.random.Generator, dep: dict[str, np.ndarray], signal: n
     key, pe, flags = key[kept], pe[kept], flags[kept]
     measured = smear_time(rng, true_time)
     recorded = pe / PE_PER_MEV * cfg.gain
-    if cfg.time_reference == "reco":
-        t_ref, source = fx.reference_time(key, recorded, measured, true_time, flags, n, max_cols)
-    else:
-        t_ref, source = np.zeros(n), np.full(n, fx.REF_TRACK, dtype=np.uint8)
+    t_ref, source = fx.reference_time(key, recorded, measured, true_time, flags, n, max_cols)
+    if cfg.time_reference == "truth":
+        # Exact times; the source still says which reference a reconstruction would have used,
+        # so that the events with a muon track (the experiment's sample) can be selected.
+        t_ref = np.zeros(n)
     event = (key // (max_cols * minerva.N_STRIPS)) % n
     return {"key": key, "energy": recorded, "time": np.clip(measured - t_ref[event], -GATE_NS, GATE_NS),
             "flags": flags, "t_ref": t_ref, "ref_source": source, "max_cols": np.array(max_cols),
