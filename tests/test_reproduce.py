@@ -57,6 +57,23 @@ def test_readme_section_is_written_from_the_results_and_only_between_the_markers
     assert "| boundary | 41.0% | 12.0% | 3.4 | 1.0e-20 |" in text
     assert "make reproduce-quick" in text and "2026-11-30" in text
     assert "Ordering: best first, here: `trackfit`; in the seed: `trackfit` (the same order)" in text
+    assert "muon-track" not in text  # a run from before the column: the table as it was
+
+
+def test_readme_tables_carry_the_muon_track_sample_when_the_run_measured_it(tmp_path: Path) -> None:
+    writer = _load("write_readme_results", ROOT / "examples" / "write_readme_results.py")
+    results = _results()
+    for row in results["minerva"]["design_table"]:
+        row["muon_track"] = {"model": row["model"], "accuracy": 0.9161, "ci95": [0.9066, 0.9247], "n": 3598}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{writer.BEGIN}\n{writer.END}\n")
+    assert writer.main([str(path), str(readme)]) == 0
+    text = readme.read_text()
+    assert "| previous methods (`trackfit`) | 88.12% (87.2%–89.0%) | 0.012 | 91.61% (90.7%–92.5%) | 94.09% |" in text
+    assert "only the 3,598 of 5,000 test events" in text and "trackfit gets 91.61% against" in text
+    assert "| three" not in text and "| four (`conv4`) | 88.12% (87.2%–89.0%) | 0.012 | 94.09% |" in text
 
 
 def test_readme_writer_refuses_a_readme_without_markers(tmp_path: Path, capsys) -> None:
