@@ -102,3 +102,22 @@ def test_show_reco_draws_the_reconstruction_over_the_views(grouped_2018, tmp_pat
         main(["show", str(nova), "--reco", "-o", str(tmp_path / "n.png")])
     assert info.value.code == 2 and "--reco draws the MINERvA reconstruction" in capsys.readouterr().err
     assert not (tmp_path / "n.png").exists()
+
+
+def test_the_gaps_between_planes_hide_zeros_not_whatever_memory_held():
+    # The masked columns filling the gaps at passive targets used to hold uninitialised memory;
+    # matplotlib's colour normalisation computes on hidden values too, so a NaN or huge leftover
+    # raised the test suite's intermittent "overflow encountered in divide". Memory that held
+    # NaNs is handed straight back by the allocator, which made the fault show every time.
+    from nuclassify.data._display import _plane_cells
+    from nuclassify.detector import minerva
+
+    z = minerva.view_plane_z("x", 94)
+    image = np.arange(127 * 94, dtype=np.float64).reshape(127, 94)
+    for _ in range(5):
+        junk = np.full((127, 2 * 94 - 1), np.nan)
+        del junk
+        edges, cells = _plane_cells(z, image)
+        assert np.all(np.isfinite(cells.data))
+        assert np.array_equal(cells[:, 0::2], image) and cells.mask[:, 1::2].all()
+        assert len(edges) == 2 * 94 and np.all(np.diff(edges) >= 0)

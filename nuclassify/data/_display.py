@@ -51,7 +51,9 @@ def _plane_cells(z: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarr
     right = z + np.minimum(np.concatenate([spacing, [spacing[-1]]]) / 2, half)
     edges = np.empty(2 * len(z))
     edges[0::2], edges[1::2] = left, right
-    spread = np.ma.masked_all((image.shape[0], 2 * len(z) - 1))
+    # Zeros under the mask: masked_all leaves whatever memory held, and matplotlib's colour
+    # normalisation computes on the hidden values too (NaN or huge ones warned of overflow).
+    spread = np.ma.masked_array(np.zeros((image.shape[0], 2 * len(z) - 1)), mask=True)
     spread[:, 0::2] = image
     return edges, spread
 
