@@ -24,6 +24,7 @@ behind it. The true segment of those events says which call is right more often.
 
 Usage: nuclassify simulate minerva -n 5000 --seed 7 -o test.h5
        python benchmarks/probe_trackfit_ceiling.py test.h5
+       python benchmarks/probe_trackfit_ceiling.py test.h5 --sample muon-track
        python benchmarks/probe_trackfit_ceiling.py OUT/data/minerva_test.h5 \
            --predictions 3view-1col=OUT/predictions/3view-1col.csv conv4=OUT/predictions/conv4.csv
 """
@@ -34,7 +35,7 @@ import argparse
 
 import numpy as np
 
-from nuclassify.data import open_dataset
+from nuclassify.data import SAMPLES, open_dataset, sample_indices
 from nuclassify.detector import minerva
 from nuclassify.evaluation import mcnemar, upstream_rule_segments
 from nuclassify.evaluation.trackfit import HoughFit, TrackFit, TrackReco
@@ -102,16 +103,22 @@ def main() -> None:
     parser.add_argument("data", help="a simulated MINERvA file (with vtx_data truth)")
     parser.add_argument("--predictions", nargs="*", default=[], metavar="NAME=CSV",
                         help="networks' `nuclassify predict` CSVs for this file, set beside the classical methods")
+    parser.add_argument("--sample", choices=SAMPLES, default="all",
+                        help="muon-track: only the events with a muon track, as MINERvA's lattices (evaluate --sample)")
     args = parser.parse_args()
     with open_dataset(args.data) as ds:
-        views = ds.read_views(np.arange(ds.n_events))
-        y = ds.labels()
-        backward = ds.read_truth("vtx_data/backward") > 0
-        pileup = ds.read_truth("vtx_data/pileup") > 0
-        charged = ds.read_truth("gen_data/current") == 1
-        true_z = ds.read_truth("zs")
+        chosen = sample_indices(ds, args.sample)
+        chosen = np.arange(ds.n_events) if chosen is None else chosen
+        views = ds.read_views(chosen)
+        y = ds.labels()[chosen]
+        backward = ds.read_truth("vtx_data/backward")[chosen] > 0
+        pileup = ds.read_truth("vtx_data/pileup")[chosen] > 0
+        charged = ds.read_truth("gen_data/current")[chosen] == 1
+        true_z = ds.read_truth("zs")[chosen]
         names, shapes = ds.view_names, ds.view_shapes
-        event_ids = ds.event_ids()
+        event_ids = ds.event_ids()[chosen]
+    if args.sample != "all":
+        print(f"sample {args.sample}: {len(chosen)} events")
     view_z = [minerva.view_plane_z(v, views[k].shape[2]) for k, v in enumerate(names)]
     recorded: list[dict] = []
     fit = TrackFit(names, shapes)
@@ -140,7 +147,8 @@ def main() -> None:
     networks = {name: _predicted(path, event_ids) == y for name, path in (a.split("=", 1) for a in args.predictions)}
     for name, ok in [*right.items(), ("oracle: any of the four", any_right), *networks.items()]:
         p = "" if name in ("trackfit", "oracle: any of the four") else f"  {mcnemar(right['trackfit'], ok).p_value:.1e}"
-        print(f"{name:<28}" + "".join(f"{100 * ok[m].mean():>{w}.1f}%" for m, w in groups) + p)
+        print(f"{name:<28}" + "".join(f"{100 * ok[m].mean():>{w}.1f}%" if ok[m].size else f"{'-':>{w + 1}}"
+                                      for m, w in groups) + p)
     unseen = _vertex_unseen(recorded, true_z)
     print(f"vertex unseen (no cleaned hit in the 4 planes from the true vertex on): {unseen.sum()} events "
           f"({100 * unseen.mean():.1f}%); right on them: "
