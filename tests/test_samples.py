@@ -76,6 +76,8 @@ def test_a_sample_the_file_cannot_tell_apart_is_refused_in_one_line(simulated, t
     assert str(old) in str(res.exception) and "time_ref_source" in str(res.exception)
     with open_dataset(old) as ds, pytest.raises(DataFileError, match="simulate it again"):
         sample_indices(ds, "muon-track")
+    inspected = CliRunner().invoke(cli, ["inspect", str(old), "--json"])  # inspect says nothing of it
+    assert inspected.exit_code == 0 and "samples" not in json.loads(inspected.stdout)
     # An experiment's own file (no provenance) holds only events with a muon track: all count.
     with h5py.File(old, "a") as f:
         for key in list(f.attrs):
@@ -96,3 +98,13 @@ def test_the_muon_track_sample_of_a_nova_file_is_refused(tmp_path):
     write_nova(tmp_path / "nova.h5", [NovaBlock(cvnmap=maps, interaction=rng.choice([0, 4, 13], 8))])
     with open_dataset(tmp_path / "nova.h5") as ds, pytest.raises(UsageError, match="MINERvA's"):
         sample_indices(ds, "muon-track")
+
+
+def test_inspect_counts_the_muon_track_events(simulated):
+    runner = CliRunner()
+    with open_dataset(simulated) as ds:
+        n = len(sample_indices(ds, "muon-track"))
+    payload = json.loads(runner.invoke(cli, ["inspect", str(simulated), "--json"]).stdout)
+    assert payload["samples"] == {"muon-track": n}
+    text = runner.invoke(cli, ["inspect", str(simulated)]).stdout
+    assert f"sample:     muon-track {n} events ({100 * n / 400:.1f}%; evaluate --sample muon-track)" in text

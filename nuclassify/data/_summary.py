@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 
 from nuclassify.data._reader import open_dataset
+from nuclassify.data._samples import SAMPLES, sample_indices
 from nuclassify.data._schema import NOVA_CODE_NAMES
 from nuclassify.data._validate import validate_pixels
 from nuclassify.data._views import SparseSource
+from nuclassify.errors import DataFileError
 
 __all__ = ["summarize", "format_summary"]
 
@@ -73,11 +75,27 @@ def summarize(path: str | os.PathLike, sample: int = 2000) -> dict[str, Any]:
             "truth_fields": ds.truth_fields, "pixels_checked_events": checked,
             "provenance": ds.provenance,
         }
+        samples = _samples(ds)
+        if samples:
+            summary["samples"] = samples
         if ds._layout.raw_codes is not None:
             codes = ds._layout.raw_codes
             summary["interaction_codes"] = {NOVA_CODE_NAMES[c]: int((codes == c).sum()) for c in range(16)}
             summary["interaction_codes"]["unlabelled"] = int(((codes < 0) | (codes > 15)).sum())
         return summary
+
+
+def _samples(ds: Any) -> dict[str, int]:
+    """How many events each named sample holds (``evaluate --sample``), where the file can tell."""
+    out = {}
+    for name in SAMPLES:
+        if name == "all" or not ds.layout.startswith("minerva"):
+            continue
+        try:
+            out[name] = len(sample_indices(ds, name))
+        except DataFileError:  # a simulated file from before the field: the sample cannot be told apart
+            continue
+    return out
 
 
 def _table(dist: dict[str, Any], indent: str = "  ") -> list[str]:
@@ -112,6 +130,9 @@ def format_summary(s: dict[str, Any]) -> str:
     if "interaction_codes" in s:
         lines.append("interaction codes:")
         lines.extend(f"  {name:<22} {count:>9}" for name, count in s["interaction_codes"].items() if count)
+    for name, count in s.get("samples", {}).items():
+        lines.append(f"sample:     {name} {count} events ({100.0 * count / max(1, s['n_events']):.1f}%; "
+                     f"evaluate --sample {name})")
     lines.append(f"truth:      {', '.join(s['truth_fields']) or '(none)'}")
     lines.append(f"pixels:     {s['pixels_checked_events']} events checked, all finite")
     lines.extend(_provenance_lines(s.get("provenance") or {}))
