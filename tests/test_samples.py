@@ -108,3 +108,17 @@ def test_inspect_counts_the_muon_track_events(simulated):
     assert payload["samples"] == {"muon-track": n}
     text = runner.invoke(cli, ["inspect", str(simulated)]).stdout
     assert f"sample:     muon-track {n} events ({100 * n / 400:.1f}%; evaluate --sample muon-track)" in text
+
+
+def test_the_plots_of_a_sample_say_which_events_they_count(simulated, tmp_path):
+    from matplotlib.image import imread
+
+    heights = {}
+    for sample in ("all", "muon-track"):
+        res = CliRunner().invoke(cli, ["-q", "evaluate", "--model", "trackfit", "--data", str(simulated), "--sample",
+                                       sample, "--per-segment", "--plots", str(tmp_path / sample)])
+        assert res.exit_code == 0, res.output
+        heights[sample] = {name: imread(tmp_path / sample / name).shape[0]
+                           for name in ("per_segment.png", "confusion.png", "reliability.png")}
+    # The sample's line is written under everything else, so each of its figures is taller.
+    assert all(heights["muon-track"][name] > heights["all"][name] for name in heights["all"])

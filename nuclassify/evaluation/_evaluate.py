@@ -167,18 +167,19 @@ class EvaluationRun:
     def write_plots(self, directory: str | os.PathLike) -> list[Path]:
         """Draw the plots into ``directory``: one sub-folder per model when comparing; returns the files."""
         written: list[Path] = []
+        note = self._sample_line().strip()  # the figures say which events they count
         for name, ev in self.evaluations.items():
             if self.comparing:
                 folder = Path(directory) / name.replace("/", "_")
-                written += write_plots(ev, folder)
+                written += write_plots(ev, folder, note=note)
             elif name == self.main:
                 folder = Path(directory)
-                written += write_plots(ev, directory, self.baseline_evaluation)
+                written += write_plots(ev, directory, self.baseline_evaluation, note=note)
             else:
                 continue
             if name in self.calibration:
                 written += write_calibration_plots(self.calibration[name], name, folder,
-                                                   self.temperatures.get(name))
+                                                   self.temperatures.get(name), note=note)
         return written
 
     def _segments_if_asked(self, payload: dict) -> dict:

@@ -17,14 +17,24 @@ from nuclassify.evaluation._runner import ModelEvaluation
 __all__ = ["write_plots", "write_calibration_plots"]
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, note: str = "") -> Path:
+    if note:  # which events were counted, where a sample left some out (evaluate --sample)
+        # Under everything drawn (tick labels reach below the figure's own edge): the tight
+        # bounding box, in inches, says where that is; the tight save then takes the line in.
+        box = fig.get_tightbbox(fig.canvas.get_renderer())
+        fig.text(box.x1 / fig.get_figwidth(), (box.y0 - 0.04) / fig.get_figheight(), note,
+                 ha="right", va="top", fontsize=7, color="0.35")
     with atomic_output(path, overwrite=True) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     return path
 
 
-def write_plots(ev: ModelEvaluation, out_dir: str | os.PathLike, baseline: ModelEvaluation | None = None) -> list[Path]:
-    """Draw every plot that ``ev`` has data for into ``out_dir`` (created); returns the files."""
+def write_plots(ev: ModelEvaluation, out_dir: str | os.PathLike, baseline: ModelEvaluation | None = None,
+                note: str = "") -> list[Path]:
+    """Draw every plot that ``ev`` has data for into ``out_dir`` (created); returns the files.
+
+    ``note``: a line written in each figure's corner (which events were counted).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,17 +44,17 @@ def write_plots(ev: ModelEvaluation, out_dir: str | os.PathLike, baseline: Model
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: --plots needs a folder, this is a file")
     out.mkdir(parents=True, exist_ok=True)
-    written = [_confusion(plt, ev, out / "confusion.png")]
+    written = [_confusion(plt, ev, out / "confusion.png", note)]
     if ev.segments is not None:
-        written.append(_segments(plt, ev, baseline, out / "per_segment.png"))
+        written.append(_segments(plt, ev, baseline, out / "per_segment.png", note))
     if ev.zprofile is not None and ev.zprofile.n.sum():
-        written.append(_vs_z(plt, ev, baseline, out / "accuracy_vs_z.png"))
+        written.append(_vs_z(plt, ev, baseline, out / "accuracy_vs_z.png", note))
     if ev.flavour is not None:
-        written.append(_eff_pur(plt, ev, out / "efficiency_purity.png"))
+        written.append(_eff_pur(plt, ev, out / "efficiency_purity.png", note))
     return written
 
 
-def _confusion(plt, ev: ModelEvaluation, path: Path) -> Path:
+def _confusion(plt, ev: ModelEvaluation, path: Path, note: str = "") -> Path:
     cm = ev.tally.normalised()
     k = len(cm)
     order = list(SEGMENT_Z_ORDER) if ev.segments is not None and k == len(SEGMENT_Z_ORDER) else list(range(k))
@@ -64,12 +74,12 @@ def _confusion(plt, ev: ModelEvaluation, path: Path) -> Path:
     ax.set_ylabel(f"true {what}")
     ax.set_title(f"{ev.name}: confusion (% of true class), acc {100 * ev.tally.accuracy:.1f}%")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
-    _save(fig, path)
+    _save(fig, path, note)
     plt.close(fig)
     return path
 
 
-def _segments(plt, ev: ModelEvaluation, baseline: ModelEvaluation | None, path: Path) -> Path:
+def _segments(plt, ev: ModelEvaluation, baseline: ModelEvaluation | None, path: Path, note: str = "") -> Path:
     x = np.arange(len(SEGMENT_Z_ORDER))
     acc = ev.segments.accuracy()[list(SEGMENT_Z_ORDER)]
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -83,22 +93,22 @@ def _segments(plt, ev: ModelEvaluation, baseline: ModelEvaluation | None, path: 
     names = [f"{s}\n{'T' + str(SEGMENT_TARGET[s]) if SEGMENT_TARGET[s] else '-'}" for s in SEGMENT_Z_ORDER]
     ax.set_xticks(x, names)
     ax.set_xlabel("segment (upstream -> downstream), target")
-    return _finish_accuracy_plot(plt, fig, ax, "per-segment accuracy", path)
+    return _finish_accuracy_plot(plt, fig, ax, "per-segment accuracy", path, note)
 
 
-def _finish_accuracy_plot(plt, fig, ax, title: str, path: Path) -> Path:
+def _finish_accuracy_plot(plt, fig, ax, title: str, path: Path, note: str = "") -> Path:
     """Shared accuracy axis (0-100 % with head-room for the legend), title, atomic save."""
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 118)
     ax.set_yticks(range(0, 101, 20))
     ax.legend(loc="upper center", ncol=2, frameon=False)
     ax.set_title(title)
-    _save(fig, path)
+    _save(fig, path, note)
     plt.close(fig)
     return path
 
 
-def _vs_z(plt, ev: ModelEvaluation, baseline: ModelEvaluation | None, path: Path) -> Path:
+def _vs_z(plt, ev: ModelEvaluation, baseline: ModelEvaluation | None, path: Path, note: str = "") -> Path:
     zp = ev.zprofile
     centres = 0.5 * (zp.edges[1:] + zp.edges[:-1])
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -115,10 +125,10 @@ def _vs_z(plt, ev: ModelEvaluation, baseline: ModelEvaluation | None, path: Path
     for edge in SEGMENT_UPPER_Z_MM:
         ax.axvline(edge, color="0.8", lw=0.6, ls=":")
     ax.set_xlabel("true vertex z (mm); dotted: segment edges")
-    return _finish_accuracy_plot(plt, fig, ax, "accuracy against true vertex z (targets shaded)", path)
+    return _finish_accuracy_plot(plt, fig, ax, "accuracy against true vertex z (targets shaded)", path, note)
 
 
-def _eff_pur(plt, ev: ModelEvaluation, path: Path) -> Path:
+def _eff_pur(plt, ev: ModelEvaluation, path: Path, note: str = "") -> Path:
     curves = ev.flavour.curves()
     fig, ax = plt.subplots(figsize=(5, 4.2))
     for f, c in curves.items():
@@ -130,14 +140,17 @@ def _eff_pur(plt, ev: ModelEvaluation, path: Path) -> Path:
     ax.set_ylim(0, 101)
     ax.legend(loc="best", framealpha=0.8, fontsize=8)
     ax.set_title(f"{ev.name}: efficiency vs purity (score cut scan)")
-    _save(fig, path)
+    _save(fig, path, note)
     plt.close(fig)
     return path
 
 
 def write_calibration_plots(tally: CalibrationTally, name: str, out_dir: str | os.PathLike,
-                            temperature: float | None = None) -> list[Path]:
-    """reliability.png and accuracy_vs_confidence.png of one model into ``out_dir``; returns the files."""
+                            temperature: float | None = None, note: str = "") -> list[Path]:
+    """reliability.png and accuracy_vs_confidence.png of one model into ``out_dir``; returns the files.
+
+    ``note``: a line written in each figure's corner (which events were counted).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,11 +161,11 @@ def write_calibration_plots(tally: CalibrationTally, name: str, out_dir: str | o
     if not tally.n:
         return []
     applied = f", T={temperature:.2f} applied" if temperature is not None else ""
-    return [_reliability(plt, tally, f"{name}{applied}", out / "reliability.png"),
-            _accuracy_vs_confidence(plt, tally, f"{name}{applied}", out / "accuracy_vs_confidence.png")]
+    return [_reliability(plt, tally, f"{name}{applied}", out / "reliability.png", note),
+            _accuracy_vs_confidence(plt, tally, f"{name}{applied}", out / "accuracy_vs_confidence.png", note)]
 
 
-def _reliability(plt, tally: CalibrationTally, title: str, path: Path) -> Path:
+def _reliability(plt, tally: CalibrationTally, title: str, path: Path, note: str = "") -> Path:
     """Guo et al.'s reliability diagram (arXiv 1706.04599, fig. 1): accuracy per confidence bin, with the gap."""
     rows = tally.reliability()
     width = 1.0 / tally.bins
@@ -174,12 +187,12 @@ def _reliability(plt, tally: CalibrationTally, title: str, path: Path) -> Path:
     axn.bar(left, [r["n"] for r in rows], width, align="edge", color="0.6", edgecolor="k", lw=0.5)
     axn.set_xlabel("confidence (top-class probability)")
     axn.set_ylabel("events")
-    _save(fig, path)
+    _save(fig, path, note)
     plt.close(fig)
     return path
 
 
-def _accuracy_vs_confidence(plt, tally: CalibrationTally, title: str, path: Path) -> Path:
+def _accuracy_vs_confidence(plt, tally: CalibrationTally, title: str, path: Path, note: str = "") -> Path:
     """Accuracy of the events at or above each confidence threshold, and the fraction of events kept."""
     thresholds, acc, kept = tally.accuracy_above()
     acc = np.where(kept * tally.n >= 20, acc, np.nan)  # a handful of events above a threshold is noise
@@ -193,6 +206,6 @@ def _accuracy_vs_confidence(plt, tally: CalibrationTally, title: str, path: Path
     ax.set_ylim(0, 102)
     ax.legend(loc="lower left", fontsize=8, frameon=False)
     ax.set_title(f"{title}: accuracy against confidence\n(drawn while at least 20 events are kept)", fontsize=10)
-    _save(fig, path)
+    _save(fig, path, note)
     plt.close(fig)
     return path
