@@ -122,3 +122,38 @@ def test_the_plots_of_a_sample_say_which_events_they_count(simulated, tmp_path):
                            for name in ("per_segment.png", "confusion.png", "reliability.png")}
     # The sample's line is written under everything else, so each of its figures is taller.
     assert all(heights["muon-track"][name] > heights["all"][name] for name in heights["all"])
+
+
+@pytest.mark.slow
+def test_train_on_the_muon_track_sample_uses_only_those_events(tmp_path):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("in-process tests run on the TensorFlow backend")
+    from conftest import TINY_SPEC
+
+    from nuclassify.data import write_minerva
+    from nuclassify.errors import RunDirError
+    from nuclassify.simulate import simulate_minerva
+    from nuclassify.training import TrainConfig, fit
+
+    train, valid = tmp_path / "train.h5", tmp_path / "valid.h5"
+    write_minerva(train, simulate_minerva(160, layout="2016", seed=41), layout="2016")
+    write_minerva(valid, simulate_minerva(60, layout="2016", seed=42), layout="2016")
+    with open_dataset(train) as ds, open_dataset(valid) as vs:
+        n_train, n_valid = len(sample_indices(ds, "muon-track")), len(sample_indices(vs, "muon-track"))
+    assert 0 < n_train < 160 and 0 < n_valid < 60
+    held = fit(TINY_SPEC, TrainConfig(train, tmp_path / "a", valid_fraction=0.25, sample="muon-track", quiet=True))
+    assert held.train_events + held.valid_events == n_train and held.meta["sample"] == "muon-track"
+    other = fit(TINY_SPEC, TrainConfig(train, tmp_path / "b", valid=valid, sample="muon-track", max_events=50,
+                                       quiet=True))
+    assert (other.train_events, other.valid_events) == (50, n_valid)
+    whole = fit(TINY_SPEC, TrainConfig(train, tmp_path / "c", valid=valid, quiet=True))
+    assert (whole.train_events, whole.valid_events) == (160, 60) and whole.meta["sample"] == "all"
+    # A resumed run trains on the same events: another sample is refused.
+    with pytest.raises(RunDirError, match="sample differs"):
+        fit(TINY_SPEC, TrainConfig(train, tmp_path / "c", valid=valid, sample="muon-track", resume=True, epochs=2,
+                                   quiet=True))
+    with pytest.raises(UsageError, match="either sample 'muon-track' or train_indices"):
+        TrainConfig(train, tmp_path / "d", sample="muon-track", train_indices=[0, 1])
+    with pytest.raises(UsageError, match="sample must be one of all, muon-track"):
+        TrainConfig(train, tmp_path / "d", sample="cc")

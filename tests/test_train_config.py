@@ -80,6 +80,10 @@ def test_resume_refuses_other_subsets():
     assert problems == ["train_indices differs (run: 3 events, sha256 aaaaaaaaaaaa, now: 3 events, sha256 "
                         "bbbbbbbbbbbb)"]
     assert resume_conflicts({**base, "max_events": 10}, {**base, "max_events": 20}, {}, {})
+    # The sample of events: a run recorded before the key existed trained on all of them.
+    assert resume_conflicts(base, {**base, "sample": "all"}, {}, {}) == []
+    assert resume_conflicts(base, {**base, "sample": "muon-track"}, {}, {}) == [
+        "sample differs (run: all, now: muon-track)"]
     # An edited spec under its old name is named as edited, not as "run: tiny, now: tiny".
     edited = resume_conflicts(base, dict(base), {"name": "tiny", "layers": [1]}, {"name": "tiny", "layers": [2]})
     assert edited == ["architecture differs (the spec 'tiny' has changed since the run began: its run.json holds "

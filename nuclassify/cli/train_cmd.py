@@ -48,6 +48,9 @@ from nuclassify.training import DEFAULT_PORT
                    "instead of full weight from the first step [default: the spec's domain_head ramp, else off].")
 @click.option("--break-lock", is_flag=True,
               help="Remove a lock record left in --out by a writer on another host that is known to be dead.")
+@click.option("--sample", type=click.Choice(["all", "muon-track"]), default="all", show_default=True,
+              help="Train and validate on these events only. muon-track: MINERvA events with a muon track, the "
+                   "only ones the experiment's lattices hold (as evaluate --sample).")
 @click.option("--json", "json_mode", is_flag=True, help="Print the result as one JSON object; no progress bar.")
 @click.option("--ensemble", type=click.IntRange(2, 64), default=None, metavar="K",
               help="Train K members (seeds SEED..SEED+K-1) into OUT/members/m0..; predict/evaluate average them.")
@@ -57,7 +60,7 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
           target: str | None, early_stopping: int | None, lr_schedule: str, class_weights: str, distribute: bool,
           port: int, engine: str, backup_every: int, backup_seconds: float, break_lock: bool,
           json_mode: bool, ensemble: int | None = None, domain_adapt: str | None = None,
-          domain_weight: float | None = None, domain_ramp: bool | None = None) -> None:
+          domain_weight: float | None = None, domain_ramp: bool | None = None, sample: str = "all") -> None:
     """Train a network on an HDF5 file into a run directory (streamed from disk, resumable).
 
     RUN_DIR receives model.keras, best.keras, last.keras, spec.json, history.csv, run.json
@@ -84,7 +87,7 @@ def train(ctx: click.Context, data: str, valid: str | None, valid_fraction: floa
                          backup_every=None if backup_every == 0 else backup_every,
                          backup_seconds=None if backup_seconds == 0 else backup_seconds, engine=engine, port=port,
                          domain_adapt=domain_adapt, domain_weight=domain_weight,
-                         domain_ramp=domain_ramp)
+                         domain_ramp=domain_ramp, sample=sample)
     if not distribute:  # at once, before the backend's seconds of start-up (ranks > 0 write elsewhere: fit checks)
         refuse_if_busy(out, break_lock=break_lock)
     elif break_lock:

@@ -17,7 +17,9 @@ __all__ = ["labelled_events", "balanced_weights", "resume_conflicts", "check_sam
 # run.json keys that a resumed run must share with the run it continues (the data subset included:
 # a resume on other events would silently mix two training sets).
 _SAME_ON_RESUME = ("target", "batch_size", "seed", "valid_fraction", "precision", "class_weights", "lr_schedule",
-                   "max_events", "train_indices", "valid_indices")
+                   "max_events", "train_indices", "valid_indices", "sample")
+# Keys that run.json gained later, and what a run recorded before them was trained with.
+_ADDED_LATER = {"sample": "all"}
 
 
 def labelled_events(ds: Any, target: str, idx: np.ndarray, role: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -66,8 +68,9 @@ def resume_conflicts(old: dict, new: dict, old_spec: dict, spec: dict) -> list[s
         if (a or {}).get("sha256") != (b or {}).get("sha256"):
             problems.append(f"{role} data differs (run: {(a or {}).get('path')}, now: {(b or {}).get('path')})")
     for key in _SAME_ON_RESUME:
-        if old.get(key) != new.get(key):
-            problems.append(f"{key} differs (run: {_short(old.get(key))}, now: {_short(new.get(key))})")
+        before, now = old.get(key, _ADDED_LATER.get(key)), new.get(key, _ADDED_LATER.get(key))
+        if before != now:
+            problems.append(f"{key} differs (run: {_short(before)}, now: {_short(now)})")
     return problems
 
 

@@ -135,6 +135,10 @@ class TrainConfig:
             is drawn from these.
         valid_indices: explicit events of ``train_data`` to validate on; needs ``train_indices``,
             excludes ``valid`` and ``valid_fraction``, and must not overlap ``train_indices``.
+        sample: train (and validate) on these events only: ``"all"``, or ``"muon-track"``, the
+            MINERvA events with a muon track, the only ones the experiment's lattices hold
+            (:func:`nuclassify.data.sample_indices`; a ``valid`` file is taken the same way).
+            ``max_events`` then counts events of the sample. Excludes ``train_indices``.
         digests: precomputed :func:`~nuclassify.training.file_digest` results by role ("train",
             "valid"), so that many calls on one file do not each hash it (up to 4 GiB). Checked
             against the file's path and size.
@@ -174,6 +178,7 @@ class TrainConfig:
     max_events: int | None = None
     train_indices: np.ndarray | Sequence[int] | None = None
     valid_indices: np.ndarray | Sequence[int] | None = None
+    sample: str = "all"
     digests: Mapping[str, dict] | None = None
     domain_adapt: str | os.PathLike | None = None
     domain_weight: float | None = None
@@ -220,6 +225,9 @@ class TrainConfig:
         put(self, "valid_fraction", fraction)
         put(self, "train_indices", _indices("train_indices", self.train_indices))
         put(self, "valid_indices", _indices("valid_indices", self.valid_indices))
+        from nuclassify.data import SAMPLES  # (h5py: the data is opened right after anyway)
+
+        _choice("sample", self.sample, SAMPLES)
         put(self, "digests", self._checked_digests())
         self._check_combinations()
 
@@ -253,6 +261,8 @@ class TrainConfig:
             raise UsageError("train_indices is empty")
         if self.max_events is not None and self.train_indices is not None:
             raise UsageError("give either max_events or train_indices, not both")
+        if self.sample != "all" and self.train_indices is not None:
+            raise UsageError(f"give either sample {self.sample!r} or train_indices, not both")
         if self.resume and self.checkpoints == "best":
             raise UsageError("resume needs the resume checkpoint, which checkpoints='best' does not write")
         if self.domain_weight is not None and self.domain_adapt is None:

@@ -23,6 +23,7 @@ import numpy as np
 from nuclassify._runlock import hold_run_dir
 from nuclassify._signals import stop_on_signals
 from nuclassify.errors import (
+    DataFileError,
     RunDirError,
     SpecError,
     TrainingDivergedError,
@@ -156,7 +157,7 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
             valid_ds = train_ds
         elif config.valid is not None:
             valid_ds = open_dataset(config.valid)
-            valid_idx = np.arange(valid_ds.n_events, dtype=np.int64)
+            valid_idx = _sample(valid_ds, config.sample, "validation")
             check_same_kind(train_ds, valid_ds, target)
         train_idx, labels, left_out_train = labelled_events(train_ds, target, train_idx, "training")
         left_out_valid = 0
@@ -258,16 +259,28 @@ def _events(config: TrainConfig, train_ds: Any) -> tuple[np.ndarray, np.ndarray 
     n = train_ds.n_events
     if config.train_indices is not None:
         base = checked_indices(config.train_indices, n, "train_indices", train_ds.path)
-    elif config.max_events is not None:
-        base = np.arange(min(n, config.max_events), dtype=np.int64)
     else:
-        base = np.arange(n, dtype=np.int64)
+        base = _sample(train_ds, config.sample, "training")
+        if config.max_events is not None:
+            base = base[:config.max_events]
     if config.valid_indices is not None:
         return base, checked_indices(config.valid_indices, n, "valid_indices", train_ds.path), True
     if config.holds_out:
         train_pos, valid_pos = split_indices(len(base), config.valid_fraction, config.seed)
         return base[train_pos], base[valid_pos], True
     return base, None, False
+
+
+def _sample(ds: Any, sample: str, role: str) -> np.ndarray:
+    """The events of ``ds`` in ``sample`` (all of them for ``"all"``); a sample it does not hold is refused."""
+    from nuclassify.data import sample_indices
+
+    idx = sample_indices(ds, sample)
+    if idx is None:
+        return np.arange(ds.n_events, dtype=np.int64)
+    if not len(idx):
+        raise DataFileError(ds.path, f"holds no event of the {sample} sample, so there is nothing to use for {role}")
+    return idx.astype(np.int64)
 
 
 def _data_entry(role: str, path: Path, ds: Any, digests: dict | None) -> dict:
