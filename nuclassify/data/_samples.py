@@ -34,8 +34,17 @@ def sample_indices(dataset: Any, sample: str) -> np.ndarray | None:
 
     Raises:
         UsageError: an unknown sample name, or ``muon-track`` asked of a file that is not MINERvA's.
-        DataFileError: a simulated MINERvA file made before the field existed (simulator version 1).
+        DataFileError: a simulated MINERvA file made before the field existed (simulator version 1),
+            or a file that holds no event of the sample (nothing to evaluate or train on).
     """
+    idx = _selected(dataset, sample)
+    if idx is not None and not len(idx):
+        raise DataFileError(dataset.path, f"holds no event of the {sample} sample")
+    return idx
+
+
+def _selected(dataset: Any, sample: str) -> np.ndarray | None:
+    """:func:`sample_indices` without the check that the sample holds events (``inspect`` counts them)."""
     if sample not in SAMPLES:
         raise UsageError(f"unknown sample {sample!r} (expected one of {', '.join(SAMPLES)})")
     if sample == "all":

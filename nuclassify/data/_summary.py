@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from nuclassify.data._reader import open_dataset
-from nuclassify.data._samples import SAMPLES, sample_indices
+from nuclassify.data._samples import SAMPLES, _selected
 from nuclassify.data._schema import NOVA_CODE_NAMES
 from nuclassify.data._validate import validate_pixels
 from nuclassify.data._views import SparseSource
@@ -92,7 +92,7 @@ def _samples(ds: Any) -> dict[str, int]:
         if name == "all" or not ds.layout.startswith("minerva"):
             continue
         try:
-            out[name] = len(sample_indices(ds, name))
+            out[name] = len(_selected(ds, name))
         except DataFileError:  # a simulated file from before the field: the sample cannot be told apart
             continue
     return out

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from nuclassify.data import describe_sample, sample_indices
-from nuclassify.errors import DataFileError, UsageError
+from nuclassify.errors import UsageError
 from nuclassify.evaluation._metrics import CalibrationTally
 from nuclassify.evaluation._plots import write_calibration_plots, write_plots
 from nuclassify.evaluation._predictor import (
@@ -115,17 +115,18 @@ class EvaluationRun:
         payload = self._segments_if_asked(self.main_evaluation.to_dict(self.baseline_evaluation))
         return {**self._with_calibration(self.main, payload), "sample": self._sample_dict()}
 
-    def _sample_dict(self) -> dict:
+    def _sample_counts(self) -> tuple[int, int]:
+        """(events counted, events in the file); a run built without the file's count counted them all."""
         n = self.main_evaluation.tally.n
-        return {"name": self.sample, "n_events": n,
-                "n_file_events": n if self.n_file_events is None else self.n_file_events}
+        return n, n if self.n_file_events is None else self.n_file_events
+
+    def _sample_dict(self) -> dict:
+        n, n_file = self._sample_counts()
+        return {"name": self.sample, "n_events": n, "n_file_events": n_file}
 
     def _sample_line(self) -> str:
         """The report's head line when a sample leaves events out; empty for the whole file."""
-        if self.sample == "all":
-            return ""
-        n = self.main_evaluation.tally.n
-        return describe_sample(self.sample, n, n if self.n_file_events is None else self.n_file_events) + "\n"
+        return "" if self.sample == "all" else describe_sample(self.sample, *self._sample_counts()) + "\n"
 
     def format(self) -> str:
         """The text report: the comparison table, or the single model's report."""
@@ -289,8 +290,6 @@ def plan_evaluation(dataset: Any, model_specs: Sequence[str], *, per_segment: bo
     if not specs:
         raise UsageError("give at least one model (a run directory, a .keras or .onnx file, or 'trackfit')")
     indices = sample_indices(dataset, sample)  # before any model loads: a wrong sample fails fast
-    if indices is not None and len(indices) == 0:
-        raise DataFileError(dataset.path, f"holds no event of the {sample} sample")
     comparing = len(specs) > 1
     predictors: dict[str, Predictor] = {}
     for spec in specs:

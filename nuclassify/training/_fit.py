@@ -23,7 +23,6 @@ import numpy as np
 from nuclassify._runlock import hold_run_dir
 from nuclassify._signals import stop_on_signals
 from nuclassify.errors import (
-    DataFileError,
     RunDirError,
     SpecError,
     TrainingDivergedError,
@@ -157,7 +156,7 @@ def _fit_held(spec: dict, arch: str, config: TrainConfig, callbacks: list | None
             valid_ds = train_ds
         elif config.valid is not None:
             valid_ds = open_dataset(config.valid)
-            valid_idx = _sample(valid_ds, config.sample, "validation")
+            valid_idx = _sample(valid_ds, config.sample)
             check_same_kind(train_ds, valid_ds, target)
         train_idx, labels, left_out_train = labelled_events(train_ds, target, train_idx, "training")
         left_out_valid = 0
@@ -260,7 +259,7 @@ def _events(config: TrainConfig, train_ds: Any) -> tuple[np.ndarray, np.ndarray 
     if config.train_indices is not None:
         base = checked_indices(config.train_indices, n, "train_indices", train_ds.path)
     else:
-        base = _sample(train_ds, config.sample, "training")
+        base = _sample(train_ds, config.sample)
         if config.max_events is not None:
             base = base[:config.max_events]
     if config.valid_indices is not None:
@@ -271,16 +270,12 @@ def _events(config: TrainConfig, train_ds: Any) -> tuple[np.ndarray, np.ndarray 
     return base, None, False
 
 
-def _sample(ds: Any, sample: str, role: str) -> np.ndarray:
-    """The events of ``ds`` in ``sample`` (all of them for ``"all"``); a sample it does not hold is refused."""
+def _sample(ds: Any, sample: str) -> np.ndarray:
+    """The events of ``ds`` in ``sample`` (all of them for ``"all"``); an empty sample is refused there."""
     from nuclassify.data import sample_indices
 
     idx = sample_indices(ds, sample)
-    if idx is None:
-        return np.arange(ds.n_events, dtype=np.int64)
-    if not len(idx):
-        raise DataFileError(ds.path, f"holds no event of the {sample} sample, so there is nothing to use for {role}")
-    return idx.astype(np.int64)
+    return np.arange(ds.n_events, dtype=np.int64) if idx is None else idx.astype(np.int64)
 
 
 def _data_entry(role: str, path: Path, ds: Any, digests: dict | None) -> dict:
