@@ -58,11 +58,12 @@ own muon-track timing is right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from nuclassify.detector.minerva import PLANE_VIEW, PLANE_Z_MM, VIEWS
+from nuclassify.evaluation.trackfit._candidates import Candidates
 from nuclassify.evaluation.trackfit._hough import Track, find_tracks
 from nuclassify.evaluation.trackfit._vertex import (
     _SLACK_MM,
@@ -99,11 +100,13 @@ for _name, _code in _VIEW_CODE.items():
 class VertexCall:
     """One event's vertex plane z (mm, nan without hits), how many views' main tracks voted, and
     how far downstream of it the main track's hit times put the track's start (mm; negative:
-    upstream; nan without times or a long main track, see :func:`muon_start_from_times`)."""
+    upstream; nan without times or a long main track, see :func:`muon_start_from_times`).
+    ``candidates``: the planes the vertex selector weighs (:mod:`._candidates`), when it runs."""
 
     plane_z: float
     n_tracks: int
     timed_offset_mm: float = float("nan")
+    candidates: Candidates | None = field(default=None, compare=False, repr=False)
 
 
 def _earliest_z(view: str, z_start: float) -> float:
@@ -114,7 +117,8 @@ def _earliest_z(view: str, z_start: float) -> float:
 
 def refined_vertex(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
                    stereo_match: bool = True, interval_votes: bool = False,
-                   times: dict[str, np.ndarray] | None = None) -> VertexCall:
+                   times: dict[str, np.ndarray] | None = None,
+                   tracks: dict[str, list[Track]] | None = None) -> VertexCall:
     """Vertex plane of one event from its cleaned hits (view -> (z, t, column, energy)).
 
     Args:
@@ -123,11 +127,13 @@ def refined_vertex(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.
             allowed z (see the module docstring) rather than at the median start less a slack.
         times: view -> each hit's time (ns) relative to the interaction, as the data stores it;
             None (no time channel) leaves out the timed-track step.
+        tracks: :func:`._vertex.main_tracks` of ``hits`` when the caller has them (found here otherwise).
     """
     z_all = np.concatenate([h[0] for h in hits.values()]) if hits else np.empty(0)
     if len(z_all) == 0:
         return VertexCall(float("nan"), 0)
-    tracks = main_tracks(hits, stereo_match)
+    if tracks is None:
+        tracks = main_tracks(hits, stereo_match)
     anchor, mains = track_anchor(hits, z_all, stereo_match, dense_body=True, tracks=tracks)
     if anchor is None:
         return VertexCall(first_activity_z(z_all), 0)

@@ -33,7 +33,7 @@ from nuclassify.detector.minerva import (
 )
 from nuclassify.evaluation.trackfit._material import SCINT_GRAMMAGE, target_grammage, target_mass_slab
 
-__all__ = ["SEGMENT_PRIOR", "SegmentCall", "assign_segment", "segment_probabilities"]
+__all__ = ["SEGMENT_PRIOR", "SegmentCall", "assign_segment", "segment_probabilities", "target_before_planes"]
 
 # An event with nothing clean to see (a neutral-current event whose products are neutrons) is
 # called by where interactions happen, which follows the mass: the share of each segment (by
@@ -55,6 +55,11 @@ _HI = np.empty(N_SEGMENTS)
 for _i, _seg in enumerate(SEGMENT_Z_ORDER):
     _LO[_seg] = -np.inf if _i == 0 else SEGMENT_UPPER_Z_MM[_i - 1]
     _HI[_seg] = np.inf if _i == N_SEGMENTS - 1 else SEGMENT_UPPER_Z_MM[_i]
+
+
+def target_before_planes() -> tuple[int, ...]:
+    """The plane indices that have a passive target just upstream of them."""
+    return tuple(sorted(_TARGET_BEFORE_PLANE))
 
 
 @dataclass
