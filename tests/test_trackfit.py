@@ -480,7 +480,7 @@ def test_the_timed_step_owes_its_gain_to_a_clock_that_knows_where_the_muon_start
         fit = TrackFit(ds.view_names, ds.view_shapes, select_vertex=False)  # the chain's step alone
     with_times = fit.predict(views).segment == labels
     step = _refined._timed_track_start
-    on_its_own = TrackFit(ds.view_names, ds.view_shapes, timed_start=False).predict(views)
+    on_its_own = TrackFit(ds.view_names, ds.view_shapes, timed_start=False, select_vertex=False).predict(views)
     assert np.isnan(on_its_own.timed_offset_mm).all()
     monkeypatch.setattr(_refined, "_timed_track_start", lambda found, plane_z: None)
     without = fit.predict(views).segment == labels

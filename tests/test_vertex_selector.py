@@ -116,10 +116,11 @@ def test_the_selector_fixes_far_more_simulated_events_than_it_breaks(tmp_path):
         shapes = ds.view_names, ds.view_shapes
     chain = TrackFit(*shapes, select_vertex=False).predict(views).segment == labels
     selected = TrackFit(*shapes).predict(views).segment == labels
-    without_times = TrackFit(*shapes, timed_start=False).predict(views).segment == labels
     fixed, broken = int((selected & ~chain).sum()), int((chain & ~selected).sum())
     assert fixed >= 2 * broken + 10, (fixed, broken)
     assert selected.mean() >= 0.86
-    # The selector needs the timed step's hit times: without them trackfit is the rule-based chain.
+    # Without the timed step, the selector fitted without the hit times gains as well.
     untimed_chain = TrackFit(*shapes, timed_start=False, select_vertex=False).predict(views).segment == labels
-    assert np.array_equal(without_times, untimed_chain)
+    untimed = TrackFit(*shapes, timed_start=False).predict(views).segment == labels
+    fixed, broken = int((untimed & ~untimed_chain).sum()), int((untimed_chain & ~untimed).sum())
+    assert fixed >= 2 * broken + 10, (fixed, broken)

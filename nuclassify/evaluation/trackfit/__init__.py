@@ -1,9 +1,11 @@
-"""Classical, unlearned vertex-segment finders for MINERvA: the bar the CNNs must clear.
+"""Classical vertex-segment finders for MINERvA (no image network): the bar the CNNs must clear.
 
 - :class:`TrackFit` (name ``trackfit``): per view it finds straight tracks with a Hough
   transform, matches the views by the stereo relation, takes the most upstream common point as
-  the vertex (checked against detached upstream tracks and the main track's hit times) and maps
-  its z to a segment; an event with no clean hit gets the segments' prior.
+  the vertex (checked against detached upstream tracks and the main track's hit times), then
+  weighs that call against each nearby segment's first lit plane with boosted decision trees
+  fitted on simulated events (:mod:`._selector`, as Pandora selects among vertex candidates) and
+  maps its z to a segment; an event with no clean hit gets the segments' prior.
 - :class:`HoughFit` (name ``hough``): the original baseline, kept to measure the gain on the
   same events.
 - :class:`TrackReco` (experimental): hits cleaned in time, 2D tracks per view matched in 3D,

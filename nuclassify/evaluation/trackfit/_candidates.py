@@ -32,7 +32,7 @@ from nuclassify.evaluation.trackfit._hough import Track
 from nuclassify.evaluation.trackfit._segment import target_before_planes
 from nuclassify.evaluation.trackfit._vertex import first_activity_z, vertex_to_prediction_z
 
-__all__ = ["FEATURE_NAMES", "WINDOW_PLANES", "Candidates", "vertex_candidates", "PLANE_SEGMENT"]
+__all__ = ["FEATURE_NAMES", "TIME_FEATURES", "WINDOW_PLANES", "Candidates", "vertex_candidates", "PLANE_SEGMENT"]
 
 WINDOW_PLANES = 20  # candidates lie within this many planes of trackfit's call
 _N_PLANES = len(PLANE_Z_MM)
@@ -52,6 +52,8 @@ FEATURE_NAMES = (
     "timed_start_mm", "has_timed_start", "time_min_3", "time_mean_3", "time_mean_up",
     "hits_event", "energy_event",
 )
+# What the hit times say: the selector fitted without them (for trackfit without its timed step) leaves these out.
+TIME_FEATURES = ("timed_start_mm", "has_timed_start", "time_min_3", "time_mean_3", "time_mean_up")
 
 
 @dataclass(frozen=True)

@@ -73,9 +73,9 @@ class TrackFit:
             the confidence's timing groups). The simulated clock times the muon perfectly, which
             is worth 0.6 points on simulated events; real data's clock carries the experiment's
             own muon-track vertex, so False gives trackfit on its own (87.0% on the README's file).
-        select_vertex: end with the vertex selector (:mod:`._selector`). Its trees were trained
-            with the simulated clock's hit times among their inputs, so it runs only with
-            ``timed_start``; False keeps the rule-based chain's call.
+        select_vertex: end with the vertex selector (:mod:`._selector`); False keeps the
+            rule-based chain's call. With ``timed_start`` it reads the hit times too; without,
+            it is the selector fitted without them (``vertex_selector_untimed.npz``).
         selector: the trees to select with (:class:`._selector.TreeEnsemble`); None takes the
             packaged ones. ``benchmarks/fit_vertex_selector.py`` fits new ones, for example on
             an experiment's own simulation.
@@ -101,7 +101,7 @@ class TrackFit:
         self.time_window_ns = None if time_window_ns is None else (float(time_window_ns[0]), float(time_window_ns[1]))
         self.stereo_match = bool(stereo_match)
         self.timed_start = bool(timed_start)
-        self.select_vertex = bool(select_vertex) and self.timed_start
+        self.select_vertex = bool(select_vertex)
         self.selector = selector
         self._col_z = {}
         for name, shape in zip(names, shapes, strict=True):
@@ -126,7 +126,7 @@ class TrackFit:
         selected = None
         if self.select_vertex:
             plane_z, timed_offset, selected = _selected_planes(calls, plane_z, timed_offset,
-                                                               self.selector or load_selector())
+                                                               self.selector or load_selector(self.timed_start))
         z = vertex_to_prediction_z(plane_z)
         sigma = _z_sigma(plane_z, z)
         probs = self._empty_probabilities(self._segment_probabilities(z, sigma, timed_offset), np.isfinite(z))
@@ -262,7 +262,7 @@ def _selected_planes(calls: list[VertexCall], plane_z: np.ndarray, timed_offset:
     features = np.concatenate([calls[i].candidates.features for i in have])
     planes = np.concatenate([calls[i].candidates.planes for i in have])
     owner = np.repeat(np.arange(len(have)), [len(calls[i].candidates.planes) for i in have])
-    scores = selector.scores(features)
+    scores = selector.candidate_scores(features)
     order = np.lexsort((-scores, owner))
     best = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
     plane_z, timed_offset = plane_z.copy(), timed_offset.copy()

@@ -9,7 +9,8 @@ with the highest. A naive likelihood over the planes' energies alone, one table 
 as independent, lost 2 points (``benchmarks/probe_vertex_likelihood.py``): the trees see the
 correlations that product missed.
 
-The trees are stored as plain arrays in ``vertex_selector.npz`` beside this module and evaluated
+The trees are stored as plain arrays in ``vertex_selector.npz`` beside this module (and, fitted
+without the hit-time features for trackfit without its timed step, ``vertex_selector_untimed.npz``) and evaluated
 with numpy, so no pickled estimator and no library version has to match at run time. They were
 fitted by ``benchmarks/fit_vertex_selector.py`` (scikit-learn's histogram gradient boosting on
 simulated files of other seeds than any file measured in the README), which writes this file and
@@ -25,11 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-from nuclassify.evaluation.trackfit._candidates import FEATURE_NAMES
+from nuclassify.evaluation.trackfit._candidates import FEATURE_NAMES, TIME_FEATURES
 
-__all__ = ["TreeEnsemble", "load_selector", "SELECTOR_FILE"]
+__all__ = ["TreeEnsemble", "load_selector", "selector_file", "selector_features"]
 
-SELECTOR_FILE = "vertex_selector.npz"
+
+def selector_file(timed: bool) -> str:
+    """The packaged selector's file name: with the hit-time features, or without them."""
+    return "vertex_selector.npz" if timed else "vertex_selector_untimed.npz"
+
+
+def selector_features(timed: bool) -> tuple[str, ...]:
+    """The candidate features a selector reads: all of them, or all but the hit times'."""
+    return FEATURE_NAMES if timed else tuple(n for n in FEATURE_NAMES if n not in TIME_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class TreeEnsemble:
     baseline: float
 
     def scores(self, x: np.ndarray) -> np.ndarray:
-        """The ensemble's log-odds for each row of ``x`` (n, n_features)."""
+        """The ensemble's log-odds for each row of ``x`` (n, n_features: ``feature_names``, in order)."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         n, n_features = x.shape
         if n == 0:
@@ -63,6 +72,12 @@ class TreeEnsemble:
             go_left = flat[base + self.feature[node]] <= self.threshold[node]
             node = np.where(go_left, self.left[node], self.right[node])
         return self.baseline + self.value[node].sum(axis=1)
+
+    def candidate_scores(self, features: np.ndarray) -> np.ndarray:
+        """Log-odds for rows of all candidate features (:data:`._candidates.FEATURE_NAMES`), whichever it reads."""
+        if self.feature_names == FEATURE_NAMES:
+            return self.scores(features)
+        return self.scores(features[:, [FEATURE_NAMES.index(name) for name in self.feature_names]])
 
     def save(self, path: str | Path) -> None:
         """Write the arrays (``np.savez_compressed``)."""
@@ -111,12 +126,13 @@ class TreeEnsemble:
                        data["roots"].astype(np.intp), int(data["depth"]), float(data["baseline"]))
 
 
-@lru_cache(maxsize=1)
-def load_selector() -> TreeEnsemble:
-    """The packaged selector; its features must be :data:`._candidates.FEATURE_NAMES`, in order."""
-    with resources.as_file(resources.files("nuclassify.evaluation.trackfit") / SELECTOR_FILE) as path:
+@lru_cache(maxsize=2)
+def load_selector(timed: bool = True) -> TreeEnsemble:
+    """The packaged selector, with the hit-time features or without; it must read :func:`selector_features`."""
+    name = selector_file(timed)
+    with resources.as_file(resources.files("nuclassify.evaluation.trackfit") / name) as path:
         ensemble = TreeEnsemble.load(path)
-    if ensemble.feature_names != FEATURE_NAMES:
-        raise RuntimeError(f"{SELECTOR_FILE} was fitted on other candidate features; "
+    if ensemble.feature_names != selector_features(timed):
+        raise RuntimeError(f"{name} was fitted on other candidate features; "
                            "refit it with benchmarks/fit_vertex_selector.py")
     return ensemble
