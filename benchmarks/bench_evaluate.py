@@ -1,8 +1,9 @@
 """Evaluate/predict throughput against raw ``model.predict`` on in-memory arrays; trackfit speed.
 
 Goals (issue 5): evaluate and predict on CPU >= 0.95x raw model.predict with the same model in
-the same run (they also read and densify the file, overlapped in a thread); trackfit >= 1,000
-events/s per core (one process, numpy single-threaded).
+the same run (they also read and densify the file, overlapped in a thread); trackfit >= 500
+events/s per core (one process, numpy single-threaded): issue 14's goal for the reconstruction
+with its vertex selector, which replaced issue 5's 1,000 for the Hough chain alone.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def bench_trackfit(path: Path) -> None:
         base_cpu = time.process_time() - c0
     print(f"trackfit: {n / cpu:,.0f} ev/s per core (CPU time; wall {n / wall:,.0f} ev/s; accuracy "
           f"{np.mean(seg == labels):.3f} on {n} events) | baseline hit extraction alone: {n / base_cpu:,.0f} ev/s | "
-          f"ratio {base_cpu / cpu:.2f}x (goal >= 1,000 ev/s per core)")
+          f"ratio {base_cpu / cpu:.2f}x (goal >= 500 ev/s per core)")
 
 
 def main() -> None:

@@ -16,6 +16,11 @@ file, 3,000 events, seed 11) this prints:
   log-loss, Brier, the AUROC of the confidence for telling right calls from wrong, and the share
   of events reaching a confidence of 0.9 with their accuracy.
 
+trackfit's own probabilities now come from its vertex selector's scores (each candidate segment
+gets the logistic of its log-odds, every other segment 0.003); the z_sigma-and-floor grid and the
+floors by timing are those of the rule-based chain alone (``TrackFit(..., select_vertex=False)``),
+computed here around the selector's calls.
+
 Usage: nuclassify simulate minerva -n 3000 --seed 11 -o tune.h5
        python benchmarks/probe_trackfit_calibration.py tune.h5
 """
@@ -84,7 +89,7 @@ def _by_timing(fit: TrackFit, result: object, labels: np.ndarray, seen: np.ndarr
             losses.append((tally.nll, floor))
         print(f"  {name:<11} {m.sum():>6} events  accuracy {right[m].mean():6.1%}  best floor {min(losses)[1]}")
     single = fit._empty_probabilities(segment_probabilities(result.z, sigma, 0.0125), seen)
-    for name, probs in (("trackfit (floors by timing)", result.probabilities), ("one floor of 0.0125", single)):
+    for name, probs in (("trackfit (its own probabilities)", result.probabilities), ("one floor of 0.0125", single)):
         tally = CalibrationTally()
         tally.update(labels, probs)
         confidence = probs.max(axis=1)
