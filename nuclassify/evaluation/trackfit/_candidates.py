@@ -54,6 +54,7 @@ FEATURE_NAMES = (
 )
 # What the hit times say: the selector fitted without them (for trackfit without its timed step) leaves these out.
 TIME_FEATURES = ("timed_start_mm", "has_timed_start", "time_min_3", "time_mean_3", "time_mean_up")
+_COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
 @dataclass(frozen=True)
@@ -81,72 +82,76 @@ def vertex_candidates(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, 
     energy = np.concatenate([hits[v][3] for v in names])
     view = np.concatenate([np.full(len(hits[v][0]), k) for k, v in enumerate(names)])
     time = np.concatenate([times[v] for v in names]) if times and all(v in times for v in names) else None
-    z_all = np.concatenate([hits[v][0] for v in names])
     size = _N_PLANES + _PAD
-    n_at = np.bincount(plane, minlength=size).astype(np.float64)
-    e_at = np.bincount(plane, energy, minlength=size)
-    lit_at = (n_at > 0).astype(np.float64)
-    n_cum, e_cum, lit_cum = (np.concatenate([[0.0], np.cumsum(a)]) for a in (n_at, e_at, lit_at))
+    per_plane = np.empty((size, 3))  # hits, energy, lit
+    per_plane[:, 0] = np.bincount(plane, minlength=size)
+    per_plane[:, 1] = np.bincount(plane, energy, minlength=size)
+    per_plane[:, 2] = per_plane[:, 0] > 0
+    cum = np.zeros((size + 1, 3))
+    np.cumsum(per_plane, axis=0, out=cum[1:])
+    n_at, e_at = per_plane[:, 0], per_plane[:, 1]
+    n_cum, e_cum, lit_cum = cum[:, 0], cum[:, 1], cum[:, 2]
     lit = np.flatnonzero(n_at)
     call = int(np.searchsorted(PLANE_Z_MM, call_z - 1e-3))
-    planes = _candidate_planes(lit, call)
-
-    first_activity = int(np.searchsorted(PLANE_Z_MM, first_activity_z(z_all) - 1e-3))
+    p = _candidate_planes(lit, call)
+    k = len(p)
+    # Hits sit at their plane's z, so the lit planes' z are the event's distinct hit z.
+    first_activity = int(np.searchsorted(PLANE_Z_MM, first_activity_z(PLANE_Z_MM[lit]) - 1e-3))
     x_start = tracks["x"][0].z_start if tracks.get("x") else np.nan
     x_hits = tracks["x"][0].n_hits if tracks.get("x") else 0
 
-    p = planes
     zp = PLANE_Z_MM[p]
     # The contiguous block ending at p (at most one empty plane inside): its first plane.
     run_start = lit[np.r_[0, np.flatnonzero(np.diff(lit) > 2) + 1]]
     prev_rank = np.searchsorted(lit, p) - 1  # the last lit plane before p
     prev = np.where(prev_rank >= 0, lit[np.maximum(prev_rank, 0)], -100)
-    prev_start = run_start[np.searchsorted(run_start, prev, side="right") - 1] if len(run_start) else prev
+    prev_start = run_start[np.searchsorted(run_start, prev, side="right") - 1]
     block = np.where(p - prev <= 2, prev_start, p)
-    views_3 = sum((np.bincount(plane[view == k], minlength=size)[p[:, None] + np.arange(3)] > 0).any(axis=1)
-                  for k in range(len(names)))
+    seen = np.zeros((size, len(names)), dtype=bool)
+    seen[plane, view] = True
+    ahead = p[:, None] + np.arange(4)
     total = float(e_cum[-1])
-    cols = {
-        "call_mm": (zp - call_z) / 100.0,
-        "is_call": (p == call).astype(np.float64),
-        "call_planes": np.clip(p - call, -20, 20),
-        "first_activity_planes": np.clip(p - first_activity, -30, 30),
-        "first_hit_planes": np.clip(p - lit[0], 0, 60),
-        "hits_up": np.log1p(n_cum[p]),
-        "energy_up": np.log1p(e_cum[p]),
-        "energy_up_share": e_cum[p] / total if total > 0 else np.zeros(len(p)),
-        "lit_up": np.log1p(lit_cum[p]),
-        "lit_up5": lit_cum[p] - lit_cum[np.maximum(p - 5, 0)],
-        "energy_up3": np.log1p(e_cum[p] - e_cum[np.maximum(p - 3, 0)]),
-        "hits_up3": n_cum[p] - n_cum[np.maximum(p - 3, 0)],
-        "block_planes": p - block,
-        "block_energy": np.log1p(e_cum[p] - e_cum[block]),
-        "gap_before": np.where(prev >= 0, np.minimum(p - prev - 1, 30), 30),
-        "target_before": _TARGET_AHEAD[p],
-        "segment": PLANE_SEGMENT[p].astype(np.float64),
-        "z_m": (zp - PLANE_Z_MM[0]) / 1000.0,
-        "energy_3": np.log1p(e_cum[p + 3] - e_cum[p]),
-        "hits_3": np.log1p(n_cum[p + 3] - n_cum[p]),
-        "views_3": views_3,
-        "energy_8": np.log1p(e_cum[p + 8] - e_cum[p]),
-        "lit_8": lit_cum[p + 8] - lit_cum[p],
-        "max_hits_4": n_at[p[:, None] + np.arange(4)].max(axis=1),
-        "lit_5": lit_cum[p + 5] - lit_cum[p],
-        "energy_0": np.log1p(e_at[p]),
-        "hits_0": n_at[p],
-        "energy_1": np.log1p(e_at[p + 1]),
-        "hits_1": n_at[p + 1],
-        "x_start_mm": np.nan_to_num((x_start - zp) / 100.0),
-        "has_x_track": np.full(len(p), float(np.isfinite(x_start))),
-        "x_hits": np.full(len(p), float(x_hits)),
-        "timed_start_mm": np.clip(np.nan_to_num((timed_z - zp) / 100.0), -5.0, 5.0),
-        "has_timed_start": np.full(len(p), float(np.isfinite(timed_z))),
-        "hits_event": np.full(len(p), np.log1p(len(plane))),
-        "energy_event": np.full(len(p), np.log1p(total)),
-    }
-    cols.update(_time_features(plane, time, p, size))
-    features = np.column_stack([np.asarray(cols[name], dtype=np.float64) for name in FEATURE_NAMES])
-    return Candidates(p, features)
+    up3 = np.maximum(p - 3, 0)
+    out = np.empty((k, len(FEATURE_NAMES)))
+    col = _COLUMN
+    out[:, col["call_mm"]] = (zp - call_z) / 100.0
+    out[:, col["is_call"]] = p == call
+    out[:, col["call_planes"]] = np.clip(p - call, -20, 20)
+    out[:, col["first_activity_planes"]] = np.clip(p - first_activity, -30, 30)
+    out[:, col["first_hit_planes"]] = np.clip(p - lit[0], 0, 60)
+    out[:, col["hits_up"]] = np.log1p(n_cum[p])
+    out[:, col["energy_up"]] = np.log1p(e_cum[p])
+    out[:, col["energy_up_share"]] = e_cum[p] / total if total > 0 else 0.0
+    out[:, col["lit_up"]] = np.log1p(lit_cum[p])
+    out[:, col["lit_up5"]] = lit_cum[p] - lit_cum[np.maximum(p - 5, 0)]
+    out[:, col["energy_up3"]] = np.log1p(e_cum[p] - e_cum[up3])
+    out[:, col["hits_up3"]] = n_cum[p] - n_cum[up3]
+    out[:, col["block_planes"]] = p - block
+    out[:, col["block_energy"]] = np.log1p(e_cum[p] - e_cum[block])
+    out[:, col["gap_before"]] = np.where(prev >= 0, np.minimum(p - prev - 1, 30), 30)
+    out[:, col["target_before"]] = _TARGET_AHEAD[p]
+    out[:, col["segment"]] = PLANE_SEGMENT[p]
+    out[:, col["z_m"]] = (zp - PLANE_Z_MM[0]) / 1000.0
+    out[:, col["energy_3"]] = np.log1p(e_cum[p + 3] - e_cum[p])
+    out[:, col["hits_3"]] = np.log1p(n_cum[p + 3] - n_cum[p])
+    out[:, col["views_3"]] = seen[ahead[:, :3]].any(axis=1).sum(axis=1)
+    out[:, col["energy_8"]] = np.log1p(e_cum[p + 8] - e_cum[p])
+    out[:, col["lit_8"]] = lit_cum[p + 8] - lit_cum[p]
+    out[:, col["max_hits_4"]] = n_at[ahead].max(axis=1)
+    out[:, col["lit_5"]] = lit_cum[p + 5] - lit_cum[p]
+    out[:, col["energy_0"]] = np.log1p(e_at[p])
+    out[:, col["hits_0"]] = n_at[p]
+    out[:, col["energy_1"]] = np.log1p(e_at[p + 1])
+    out[:, col["hits_1"]] = n_at[p + 1]
+    out[:, col["x_start_mm"]] = (x_start - zp) / 100.0 if np.isfinite(x_start) else 0.0
+    out[:, col["has_x_track"]] = float(np.isfinite(x_start))
+    out[:, col["x_hits"]] = float(x_hits)
+    out[:, col["timed_start_mm"]] = np.clip((timed_z - zp) / 100.0, -5.0, 5.0) if np.isfinite(timed_z) else 0.0
+    out[:, col["has_timed_start"]] = float(np.isfinite(timed_z))
+    out[:, col["hits_event"]] = np.log1p(len(plane))
+    out[:, col["energy_event"]] = np.log1p(total)
+    _time_features(out, plane, time, p, size)
+    return Candidates(p, out)
 
 
 def _candidate_planes(lit: np.ndarray, call: int) -> np.ndarray:
@@ -158,19 +163,18 @@ def _candidate_planes(lit: np.ndarray, call: int) -> np.ndarray:
     return np.concatenate([[call], others]).astype(np.int64)
 
 
-def _time_features(plane: np.ndarray, time: np.ndarray | None, p: np.ndarray, size: int) -> dict[str, np.ndarray]:
-    """The earliest and mean hit time in the three planes from p, and the mean time upstream of p (0 without times)."""
+def _time_features(out: np.ndarray, plane: np.ndarray, time: np.ndarray | None, p: np.ndarray, size: int) -> None:
+    """Fill in the earliest and mean hit time in the 3 planes from p and the mean time upstream (0 without times)."""
+    columns = [_COLUMN[name] for name in ("time_min_3", "time_mean_3", "time_mean_up")]
     if time is None:
-        zeros = np.zeros(len(p))
-        return {"time_min_3": zeros, "time_mean_3": zeros, "time_mean_up": zeros}
+        out[:, columns] = 0.0
+        return
     n_cum = np.concatenate([[0.0], np.cumsum(np.bincount(plane, minlength=size))])
     t_cum = np.concatenate([[0.0], np.cumsum(np.bincount(plane, time, minlength=size))])
     earliest = np.full(size, np.inf)
     np.minimum.at(earliest, plane, time)
     n3 = n_cum[p + 3] - n_cum[p]
     min3 = earliest[p[:, None] + np.arange(3)].min(axis=1)
-    return {
-        "time_min_3": np.where(n3 > 0, min3, 0.0),
-        "time_mean_3": np.where(n3 > 0, (t_cum[p + 3] - t_cum[p]) / np.maximum(n3, 1), 0.0),
-        "time_mean_up": np.where(n_cum[p] > 0, t_cum[p] / np.maximum(n_cum[p], 1), 0.0),
-    }
+    out[:, columns[0]] = np.where(n3 > 0, min3, 0.0)
+    out[:, columns[1]] = np.where(n3 > 0, (t_cum[p + 3] - t_cum[p]) / np.maximum(n3, 1), 0.0)
+    out[:, columns[2]] = np.where(n_cum[p] > 0, t_cum[p] / np.maximum(n_cum[p], 1), 0.0)
