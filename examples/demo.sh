@@ -5,14 +5,15 @@
 #   3. train the seed's best network design (conv4, one column per view) on the 2016-width images,
 #      with the recipe that makes a few minutes enough: conv4-fast (conv4's layers, lighter
 #      dropout), 64-event batches (~1,270 Adam steps over 3 epochs instead of 72) and a cosine
-#      learning-rate decay; 2 epochs leave it level with trackfit (+0.5 points, p = 0.25);
+#      learning-rate decay (3 epochs: 88.2%, under trackfit's 91.0% with its vertex selector;
+#      a network needs more events and epochs to pass it, see the README);
 #   4. evaluate it segment by segment against the track-based baseline (McNemar's p on the same
 #      events), with plots; then both on the events with a muon track alone (evaluate --sample
 #      muon-track), the only events MINERvA's lattices hold and so the seed's population;
 #   5. predict per-event probabilities as CSV for a shell pipeline.
 # Sizes can be raised: DEMO_TRAIN=100000 DEMO_EPOCHS=5 make demo; DEMO_SEED=2 trains another seed,
 # DEMO_ARCH=conv4 the seed's network as published (its dropout of 0.5 learns slower: at 2 epochs
-# 86.2% against conv4-fast's 87.5% with seed 1; trackfit 87.0% on the same test events).
+# 86.2% against conv4-fast's 87.5% with seed 1; trackfit 91.0% on the same test events).
 set -euo pipefail
 OUT=${1:-demo_out}
 N_TRAIN=${DEMO_TRAIN:-30000}
