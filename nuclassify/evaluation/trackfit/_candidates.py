@@ -150,7 +150,7 @@ def vertex_candidates(hits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, 
     out[:, col["has_timed_start"]] = float(np.isfinite(timed_z))
     out[:, col["hits_event"]] = np.log1p(len(plane))
     out[:, col["energy_event"]] = np.log1p(total)
-    _time_features(out, plane, time, p, size)
+    _time_features(out, plane, time, p, n_cum, size)
     return Candidates(p, out)
 
 
@@ -163,13 +163,13 @@ def _candidate_planes(lit: np.ndarray, call: int) -> np.ndarray:
     return np.concatenate([[call], others]).astype(np.int64)
 
 
-def _time_features(out: np.ndarray, plane: np.ndarray, time: np.ndarray | None, p: np.ndarray, size: int) -> None:
+def _time_features(out: np.ndarray, plane: np.ndarray, time: np.ndarray | None, p: np.ndarray,
+                   n_cum: np.ndarray, size: int) -> None:
     """Fill in the earliest and mean hit time in the 3 planes from p and the mean time upstream (0 without times)."""
     columns = [_COLUMN[name] for name in ("time_min_3", "time_mean_3", "time_mean_up")]
     if time is None:
         out[:, columns] = 0.0
         return
-    n_cum = np.concatenate([[0.0], np.cumsum(np.bincount(plane, minlength=size))])
     t_cum = np.concatenate([[0.0], np.cumsum(np.bincount(plane, time, minlength=size))])
     earliest = np.full(size, np.inf)
     np.minimum.at(earliest, plane, time)
